@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerStateCommands } from './state-commands.js';
+import { reportAndExit } from './errors.js';
+
+const program = new Command()
+  .name('chango-backup')
+  .description('Backup and restore of the Chango control plane (kms, iam, metadata)')
+  .showHelpAfterError();
+
+registerStateCommands(program);
+
+program.parseAsync(process.argv).catch(reportAndExit);

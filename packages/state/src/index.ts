@@ -1,0 +1,24 @@
+export { ControlPlaneState, DEFAULT_DATA_DIR, type OpenStateOptions } from './control-plane-state.js';
+export type { CheckpointReport, CheckpointedStore } from './checkpoint.js';
+export { StateError, isStateError, type StateErrorCode } from './errors.js';
+export { loadRootSecret, MIN_ROOT_SECRET_BYTES, type RootSecretEnv } from './root-secret.js';
+export { Kms, type Envelope } from './kms.js';
+export { iamWrites, IAM_PREFIX, type User, type Group, type Policy, type AccessKey, type StoredAccessKey } from './iam.js';
+export {
+  metadataWrites,
+  METADATA_PREFIX,
+  METADATA_KEYS,
+  type Component,
+  type StoredComponent,
+  type ClusterSettings,
+  type GatewayTopology,
+  type NginxSite,
+  type BackupDestination,
+} from './metadata.js';
+export { hashPassword, verifyPassword } from './passwords.js';
+export { seedState, type SeedOptions, type SeedSummary } from './seed.js';
+export { collectStats, type StateStats } from './stats.js';
+export { STORE_NAMES, type StoreName, type PerStore } from './stores.js';
+export type { Transaction } from './transaction.js';
+export { WriteGate } from './write-gate.js';
+export { seal, unseal, deriveMasterDek, AuthenticationFailed, type SealedBox } from './crypto.js';

@@ -1,0 +1,125 @@
+import { existsSync } from 'node:fs';
+import rocksdb from 'rocksdb';
+import type { BatchOperation, RocksDB, RocksIterator } from 'rocksdb';
+import { StateError } from './errors.js';
+
+export type { BatchOperation };
+
+export interface OpenStoreOptions {
+  /** Create the store when the folder does not hold one yet. */
+  create: boolean;
+  /** Open without taking the writer lock (another process may be writing). */
+  readOnly?: boolean;
+}
+
+/**
+ * One RocksDB store with promise-returning calls and the open errors turned
+ * into words. Keys are strings (our record keys are ASCII paths such as
+ * `user/alice`); values are bytes, usually JSON.
+ */
+export class RocksStore {
+  private constructor(
+    readonly path: string,
+    private readonly db: RocksDB,
+  ) {}
+
+  static async open(path: string, options: OpenStoreOptions): Promise<RocksStore> {
+    if (!options.create && !existsSync(`${path}/CURRENT`)) {
+      throw new StateError('STORES_MISSING', `no RocksDB store at ${path} (CURRENT file missing)`);
+    }
+    const db = rocksdb(path);
+    await new Promise<void>((resolve, reject) =>
+      db.open(
+        { createIfMissing: options.create, readOnly: options.readOnly ?? false, compression: true },
+        (err) => (err ? reject(describeOpenError(path, err)) : resolve()),
+      ),
+    );
+    return new RocksStore(path, db);
+  }
+
+  get(key: string): Promise<Buffer | undefined> {
+    return new Promise((resolve, reject) =>
+      this.db.get(key, { asBuffer: true }, (err, value) => {
+        if (err) return /^NotFound/.test(err.message) ? resolve(undefined) : reject(err);
+        resolve(value);
+      }),
+    );
+  }
+
+  async getJson<T>(key: string): Promise<T | undefined> {
+    const raw = await this.get(key);
+    return raw === undefined ? undefined : (JSON.parse(raw.toString('utf8')) as T);
+  }
+
+  /** Applies the operations atomically; `sync` waits for the WAL to reach the disk. */
+  batch(ops: BatchOperation[], sync = true): Promise<void> {
+    if (ops.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => this.db.batch(ops, { sync }, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /**
+   * Opens a cursor over all keys (or those starting with `prefix`). RocksDB pins
+   * a snapshot when the cursor is created, synchronously, here: later writes are
+   * invisible to it. The checkpoint relies on that.
+   */
+  cursor(prefix?: string): StoreCursor {
+    const range =
+      prefix === undefined ? {} : { gte: prefix, lt: Buffer.concat([Buffer.from(prefix), Buffer.from([0xff])]) };
+    return new StoreCursor(this.db.iterator({ ...range, keyAsBuffer: true, valueAsBuffer: true, highWaterMark: 256 * 1024 }));
+  }
+
+  /** Every (key, value) under `prefix`, values parsed as JSON. */
+  async *entries<T>(prefix: string): AsyncGenerator<[string, T]> {
+    const cursor = this.cursor(prefix);
+    try {
+      for (let entry = await cursor.next(); entry; entry = await cursor.next()) {
+        yield [entry[0].toString('utf8'), JSON.parse(entry[1].toString('utf8')) as T];
+      }
+    } finally {
+      await cursor.close();
+    }
+  }
+
+  /** Flushes the memtable and compacts everything into SST files. */
+  compactAll(): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.db.compactRange(Buffer.from([0x00]), Buffer.alloc(64, 0xff), (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
+  }
+}
+
+export class StoreCursor {
+  private closed = false;
+  constructor(private readonly it: RocksIterator) {}
+
+  /** The next entry, or undefined at the end. */
+  next(): Promise<[Buffer, Buffer] | undefined> {
+    return new Promise((resolve, reject) =>
+      this.it.next((err, key, value) => {
+        if (err) return reject(err);
+        resolve(key === undefined || value === undefined ? undefined : [key, value]);
+      }),
+    );
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    return new Promise((resolve, reject) => this.it.end((err) => (err ? reject(err) : resolve())));
+  }
+}
+
+function describeOpenError(path: string, err: Error): StateError {
+  if (/lock/i.test(err.message)) {
+    return new StateError(
+      'STORES_LOCKED',
+      `the store ${path} is in use by another process (RocksDB lock held on ${path}/LOCK); ` +
+        'stop the other chango worker or master that has it open, then retry',
+    );
+  }
+  return new StateError('STORE_OPEN_FAILED', `cannot open the RocksDB store ${path}: ${err.message}`);
+}
