@@ -30,6 +30,8 @@ export class ControlPlaneState {
   readonly iam: IamReader;
   readonly metadata: MetadataReader;
   private readonly gate = new WriteGate();
+  private closed = false;
+  private readonly running = new Set<Promise<unknown>>();
 
   private constructor(
     readonly dataDir: string,
@@ -66,20 +68,27 @@ export class ControlPlaneState {
   async commit(build: (tx: Transaction) => void): Promise<void> {
     const tx = new Transaction(this.kms);
     build(tx);
-    await this.gate.shared(() => Promise.all(STORE_NAMES.map((name) => this.stores[name].batch(tx.ops[name]))));
+    await this.gate.shared(async () => {
+      this.assertOpen();
+      await Promise.all(STORE_NAMES.map((name) => this.stores[name].batch(tx.ops[name])));
+    });
   }
 
   /** Adds a KEK and makes it the one new secrets are sealed with; older KEKs stay to open older records. */
   async rotateKek(): Promise<string> {
     const kek = this.kms.newKek();
-    await this.gate.shared(() => this.stores.kms.batch(kek.ops));
+    await this.gate.shared(async () => {
+      this.assertOpen();
+      await this.stores.kms.batch(kek.ops);
+    });
     kek.activate();
     return kek.id;
   }
 
   /** A point-in-time copy of all three stores in `targetDir` (see checkpoint.ts). */
   checkpoint(targetDir: string): Promise<CheckpointReport> {
-    return writeCheckpoint(this.stores, this.gate, targetDir);
+    this.assertOpen();
+    return this.track(writeCheckpoint(this.stores, this.gate, targetDir));
   }
 
   /** Counts every record of one store (keys only are looked at). */
@@ -94,8 +103,25 @@ export class ControlPlaneState {
     return count;
   }
 
+  /** Waits for commits in flight, refuses new ones, closes the stores. Safe to call twice. */
   async close(): Promise<void> {
+    if (this.closed) return;
+    await this.gate.exclusive(() => (this.closed = true));
+    await Promise.allSettled(this.running);
     await Promise.all(STORE_NAMES.map((name) => this.stores[name].close()));
+  }
+
+  /** Keeps `work` (which reads through cursors) from outliving the stores: close() waits for it. */
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.running.add(work);
+    const forget = () => this.running.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  private assertOpen(): void {
+    // Writing to a closed RocksDB handle crashes the native binding: refuse in words instead.
+    if (this.closed) throw new StateError('STATE_CLOSED', `the control-plane state in ${this.dataDir} is closed`);
   }
 }
 

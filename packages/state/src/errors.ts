@@ -16,7 +16,8 @@ export type StateErrorCode =
   | 'KMS_MISSING'
   | 'KMS_CORRUPT'
   | 'DECRYPT_FAILED'
-  | 'CHECKPOINT_TARGET_EXISTS';
+  | 'CHECKPOINT_TARGET_EXISTS'
+  | 'STATE_CLOSED';
 
 export class StateError extends Error {
   override readonly name = 'StateError';

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { newRootSecret, tempDir, writeSecretFile } from '../support/fixtures.js';
+import { RunningProcess, WORKER, runCli, runNode } from '../support/processes.js';
+
+/** The one line a refused start leaves on stderr. */
+function refusal(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `exactly one line on stderr, got: ${stderr}`);
+  return lines[0] ?? '';
+}
+
+test('without a root secret the worker stops at once, saying how to give one', async (t) => {
+  const dataDir = await tempDir(t);
+  const result = await runNode(WORKER, [], { CHANGO_DATA_DIR: dataDir });
+  assert.equal(result.code, 1);
+  assert.match(refusal(result.stderr), /^chango-worker: cannot start: no cluster root secret: set CHANGO_ROOT_SECRET_FILE/);
+});
+
+test('a root secret shorter than 32 bytes stops the worker and is not echoed', async (t) => {
+  const dir = await tempDir(t);
+  const short = 'abcdefghijklmnopqrstuvwxyz01234';
+  const result = await runNode(WORKER, [], { CHANGO_DATA_DIR: join(dir, 'data'), CHANGO_ROOT_SECRET_FILE: await writeSecretFile(dir, short) });
+  assert.equal(result.code, 1);
+  const line = refusal(result.stderr);
+  assert.match(line, /the cluster root secret is 31 bytes; at least 32 are required/);
+  assert.ok(!line.includes(short));
+});
+
+test('a wrong root secret stops the worker with a message naming the root secret', async (t) => {
+  const dir = await tempDir(t);
+  const dataDir = join(dir, 'data');
+  const seeded = await runCli(['state', 'seed', '--data-dir', dataDir, '--users', '2', '--components', '5'], { CHANGO_ROOT_SECRET: newRootSecret() });
+  assert.equal(seeded.code, 0, seeded.stderr);
+  const wrong = newRootSecret();
+  const result = await runNode(WORKER, [], { CHANGO_DATA_DIR: dataDir, CHANGO_ROOT_SECRET_FILE: await writeSecretFile(dir, wrong) });
+  assert.equal(result.code, 1);
+  const line = refusal(result.stderr);
+  assert.match(line, /the cluster root secret does not match the one these stores were created with/);
+  assert.ok(!line.includes(wrong));
+});
+
+test('the worker creates the stores on first start, stays up, and a second worker on the same stores is refused', async (t) => {
+  const dir = await tempDir(t);
+  const dataDir = join(dir, 'data');
+  const secret = newRootSecret();
+  const env = { CHANGO_DATA_DIR: dataDir, CHANGO_ROOT_SECRET_FILE: await writeSecretFile(dir, secret) };
+  const worker = RunningProcess.start(WORKER, env);
+  t.after(() => worker.stop('SIGKILL'));
+  await worker.waitForOutput('worker ready');
+
+  const second = await runNode(WORKER, [], env);
+  assert.equal(second.code, 1);
+  assert.match(refusal(second.stderr), /is in use by another process .*stop the other chango worker/);
+
+  // Still up after the second one gave up, then a clean stop on SIGTERM.
+  assert.equal(worker.child.exitCode, null);
+  assert.equal(await worker.stop('SIGTERM'), 0);
+  for (const output of [worker.stdout, worker.stderr, second.stderr]) assert.ok(!output.includes(secret), 'root secret never printed');
+});

@@ -1,0 +1,80 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+export const REPO_ROOT = join(import.meta.dirname, '..', '..');
+export const CLI = join(REPO_ROOT, 'apps/cli/dist/main.js');
+export const WORKER = join(REPO_ROOT, 'apps/worker/dist/main.js');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The environment for a child: ours without any root secret, plus `extra`. */
+export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.CHANGO_ROOT_SECRET;
+  delete env.CHANGO_ROOT_SECRET_FILE;
+  delete env.CHANGO_DATA_DIR;
+  return { ...env, ...extra };
+}
+
+/** Runs the built `chango-backup` CLI to completion. */
+export async function runCli(args: string[], env: Record<string, string>): Promise<RunResult> {
+  return runNode(CLI, args, env);
+}
+
+export async function runNode(script: string, args: string[], env: Record<string, string>): Promise<RunResult> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [script, ...args], {
+      env: childEnv(env),
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+/** A long-running child with its output collected as it comes. */
+export class RunningProcess {
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
+    this.exited = once(child, 'exit').then(([code]) => code as number | null);
+  }
+
+  static start(script: string, env: Record<string, string>): RunningProcess {
+    return new RunningProcess(spawn(process.execPath, [script], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+
+  /** Resolves once stdout contains `text`; rejects if the process exits first or `timeoutMs` passes. */
+  async waitForOutput(text: string, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.stdout.includes(text)) {
+      if (this.child.exitCode !== null) throw new Error(`process exited (${this.child.exitCode}) before printing "${text}": ${this.stderr}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for "${text}"; stdout so far: ${this.stdout}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+/** Runs Debian's `ldb` (rocksdb-tools) — an independent reader of our RocksDB files. */
+export async function ldb(args: string[]): Promise<string> {
+  const { stdout } = await execFileAsync('ldb', args, { maxBuffer: 256 * 1024 * 1024 });
+  return stdout;
+}
