@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { ControlPlaneState, hashPassword, iamWrites, metadataWrites, type BackupDestination } from '@chango/state';
+import type { BackupDestination } from '@chango/contracts';
+import { ControlPlaneState, hashPassword, iamWrites, metadataWrites } from '@chango/state';
 
 /** Secret values planted in a state, so tests can look for them in the bytes on disk. */
 export interface PlantedSecrets {
@@ -29,6 +30,8 @@ export async function plantSecrets(state: ControlPlaneState): Promise<PlantedSec
       secretKey: hex(20),
       schedule: null,
       sse: 'AES256',
+      retention: null,
+      addressing: 'path',
     },
   };
   const passwordHash = await hashPassword(planted.password);

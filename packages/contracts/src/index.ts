@@ -1,1 +1,6 @@
-export {};
+export * from './backup-key.js';
+export * from './destination.js';
+export * from './jobs.js';
+export * from './queues.js';
+export * from './sealed-transport.js';
+export * from './validation.js';

@@ -13,7 +13,6 @@ export {
   type ClusterSettings,
   type GatewayTopology,
   type NginxSite,
-  type BackupDestination,
 } from './metadata.js';
 export { hashPassword, verifyPassword } from './passwords.js';
 export { seedState, type SeedOptions, type SeedSummary } from './seed.js';

@@ -1,3 +1,4 @@
+import type { BackupDestination } from '@chango/contracts';
 import type { Envelope, Kms } from './kms.js';
 import type { RocksStore } from './rocks-store.js';
 import type { Transaction } from './transaction.js';
@@ -40,19 +41,6 @@ export interface NginxSite {
   cluster: string;
   config: string;
   updatedAt: string;
-}
-
-/** Where backups go (the spec's destination config), stored envelope-encrypted as a whole. */
-export interface BackupDestination {
-  endpoint: string;
-  region: string;
-  bucket: string;
-  prefix: string;
-  accessKey: string;
-  secretKey: string;
-  schedule?: string | null;
-  sse?: 'AES256' | 'aws:kms' | 'none';
-  retention?: { keepLast?: number; maxAgeDays?: number };
 }
 
 export const METADATA_PREFIX = {

@@ -1,0 +1,139 @@
+import { CronExpressionParser } from 'cron-parser';
+import { z } from 'zod';
+
+/**
+ * The backup destination (the spec's `PUT /admin/api/backup/config` body) and
+ * its rules. The api validates requests with it and the worker validates again
+ * before storing: one schema, so the two can never disagree.
+ */
+
+const endpoint = z
+  .string()
+  .max(2048)
+  .refine(isPlainHttpUrl, 'must be an http:// or https:// URL with a host and no path, query or credentials (e.g. http://shannonstore:8080)');
+
+const region = z
+  .string()
+  .min(1, 'must not be empty (any value, e.g. us-east-1, for non-AWS providers)')
+  .max(64)
+  .regex(/^[a-z0-9-]+$/, 'must be lowercase letters, digits and hyphens (e.g. us-east-1)');
+
+const bucket = z
+  .string()
+  .regex(
+    /^(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+    'must be an S3 bucket name: 3–63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit',
+  );
+
+const prefix = z
+  .string()
+  .max(512)
+  .refine((p) => p === '' || (p.endsWith('/') && !p.startsWith('/')), "must be empty or end with '/' and not start with it (e.g. 'prod/')")
+  .refine((p) => !/[\u0000-\u001f\u007f\\]/.test(p) && !p.split('/').includes('..'), "must not contain control characters, backslashes or '..'");
+
+const accessKey = z.string().min(1, 'must not be empty').max(128).regex(/^\S+$/, 'must not contain spaces');
+const secretKey = z.string().min(1, 'must not be empty').max(256);
+
+/** Standard 5-field cron, or 6 fields with leading seconds; parsed by the same library BullMQ schedules with. */
+export const cronSchedule = z
+  .string()
+  .max(256)
+  .superRefine((expression, ctx) => {
+    const problem = cronProblem(expression);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+export const SSE_MODES = ['AES256', 'aws:kms', 'none'] as const;
+export type SseMode = (typeof SSE_MODES)[number];
+
+const retention = z.strictObject({
+  keepLast: z.number().int().min(1).max(100_000).optional(),
+  maxAgeDays: z.number().int().min(1).max(36_500).optional(),
+});
+
+export const ADDRESSING_STYLES = ['path', 'virtual-hosted'] as const;
+
+const sharedFields = {
+  endpoint,
+  region,
+  bucket,
+  prefix: prefix.optional(),
+  accessKey,
+  schedule: cronSchedule.nullable().optional(),
+  sse: z.enum(SSE_MODES).optional(),
+  retention: retention.nullable().optional(),
+  addressing: z.enum(ADDRESSING_STYLES).optional(),
+};
+
+/** A PUT body: `secretKey` may be left out to keep the stored one. Unknown fields are refused. */
+export const DestinationUpdateSchema = z.strictObject({ ...sharedFields, secretKey: secretKey.optional() });
+export type DestinationUpdate = z.infer<typeof DestinationUpdateSchema>;
+
+/** The destination as stored (in the metadata store, envelope-encrypted) and used: every default resolved. */
+export const BackupDestinationSchema = z.strictObject({
+  endpoint,
+  region,
+  bucket,
+  prefix,
+  accessKey,
+  secretKey,
+  schedule: cronSchedule.nullable(),
+  sse: z.enum(SSE_MODES),
+  retention: retention.nullable(),
+  addressing: z.enum(ADDRESSING_STYLES),
+});
+export type BackupDestination = z.infer<typeof BackupDestinationSchema>;
+
+/** What may leave the worker: the destination without the secret's value. */
+export type PublicDestination = Omit<BackupDestination, 'secretKey'> & { secretKeySet: true };
+
+export function toPublicDestination(destination: BackupDestination): PublicDestination {
+  const { secretKey: _secret, ...rest } = destination;
+  return { ...rest, secretKeySet: true };
+}
+
+/** Applies an update to what is stored, resolving defaults. Throws when no secret key is known at all. */
+export function resolveDestination(update: Omit<DestinationUpdate, 'secretKey'>, secretKey: string): BackupDestination {
+  return BackupDestinationSchema.parse({
+    ...update,
+    prefix: update.prefix ?? '',
+    schedule: update.schedule ?? null,
+    sse: update.sse ?? 'AES256',
+    retention: update.retention ?? null,
+    addressing: update.addressing ?? 'path',
+    secretKey,
+  });
+}
+
+/** The reason `expression` is not a schedule we accept, or undefined. */
+export function cronProblem(expression: string): string | undefined {
+  const fields = expression.trim().split(/\s+/);
+  if (fields.length !== 5 && fields.length !== 6) {
+    return `must be a cron expression of 5 fields (minute hour day month weekday) or 6 with leading seconds; got ${fields.length}`;
+  }
+  try {
+    CronExpressionParser.parse(expression, { tz: 'UTC' }).next();
+    return undefined;
+  } catch (err) {
+    return `is not a valid cron expression: ${(err as Error).message}`;
+  }
+}
+
+function isPlainHttpUrl(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  return (
+    (url.protocol === 'http:' || url.protocol === 'https:') &&
+    url.hostname !== '' &&
+    url.username === '' &&
+    url.password === '' &&
+    (url.pathname === '/' || url.pathname === '') &&
+    url.search === '' &&
+    url.hash === '' &&
+    !value.endsWith('?')
+  );
+}

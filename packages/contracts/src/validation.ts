@@ -1,0 +1,18 @@
+import type { z } from 'zod';
+
+/** One problem with a request, naming the field (dotted path) it is about. */
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** Turns zod's issues into field errors an operator can act on. */
+export function fieldErrors(error: z.ZodError): FieldError[] {
+  return error.issues.flatMap((issue): FieldError[] => {
+    const path = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ field: path ? `${path}.${key}` : key, message: 'is not a known field' }));
+    }
+    return [{ field: path || '(body)', message: issue.message }];
+  });
+}

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DestinationUpdateSchema, fieldErrors, resolveDestination, toPublicDestination } from '@chango/contracts';
+
+const valid = {
+  endpoint: 'http://shannonstore:8080',
+  region: 'us-east-1',
+  bucket: 'chango-backups',
+  prefix: 'prod/',
+  accessKey: 'AKIAEXAMPLE',
+  secretKey: 'wJalrXUtnFEMI/K7MDENG',
+};
+
+function errorsFor(body: unknown) {
+  const parsed = DestinationUpdateSchema.safeParse(body);
+  return parsed.success ? [] : fieldErrors(parsed.error);
+}
+
+test("the spec's example body is valid", () => {
+  assert.deepEqual(errorsFor(valid), []);
+  assert.deepEqual(errorsFor({ ...valid, schedule: '0 3 * * *', sse: 'none', retention: { keepLast: 7 } }), []);
+  assert.deepEqual(errorsFor({ ...valid, schedule: '*/10 * * * * *' }), [], '6 fields with seconds');
+});
+
+test('each bad field is named', () => {
+  const cases: [Record<string, unknown>, string, RegExp][] = [
+    [{ ...valid, endpoint: 'ftp://x' }, 'endpoint', /http:\/\/ or https:\/\//],
+    [{ ...valid, endpoint: 'http://user:pw@host' }, 'endpoint', /no path, query or credentials/],
+    [{ ...valid, bucket: 'Bad_Bucket' }, 'bucket', /S3 bucket name/],
+    [{ ...valid, prefix: 'prod' }, 'prefix', /end with '\/'/],
+    [{ ...valid, prefix: '../x/' }, 'prefix', /'\.\.'/],
+    [{ ...valid, region: '' }, 'region', /must not be empty/],
+    [{ ...valid, accessKey: 42 }, 'accessKey', /string/],
+    [{ ...valid, schedule: 'every day' }, 'schedule', /5 fields/],
+    [{ ...valid, schedule: '61 * * * *' }, 'schedule', /not a valid cron expression/],
+    [{ ...valid, sse: 'AES128' }, 'sse', /AES256/],
+    [{ ...valid, retention: { keepLast: 0 } }, 'retention.keepLast', /1/],
+    [{ ...valid, retention: { forever: true } }, 'retention.forever', /not a known field/],
+    [{ ...valid, colour: 'blue' }, 'colour', /not a known field/],
+  ];
+  for (const [body, field, message] of cases) {
+    const errors = errorsFor(body);
+    const error = errors.find((e) => e.field === field);
+    assert.ok(error, `expected an error on ${field}, got ${JSON.stringify(errors)}`);
+    assert.match(error.message, message, field);
+  }
+});
+
+test('missing required fields are each reported', () => {
+  const fields = errorsFor({}).map((e) => e.field).sort();
+  assert.deepEqual(fields, ['accessKey', 'bucket', 'endpoint', 'region']);
+});
+
+test('defaults are resolved when stored, and the public form has no secret value', () => {
+  const { secretKey, ...update } = valid;
+  const stored = resolveDestination({ ...update, prefix: undefined }, secretKey);
+  assert.equal(stored.prefix, '');
+  assert.equal(stored.sse, 'AES256');
+  assert.equal(stored.schedule, null);
+  assert.equal(stored.addressing, 'path');
+  const shown = toPublicDestination(stored);
+  assert.ok(!JSON.stringify(shown).includes(secretKey));
+  assert.equal(shown.secretKeySet, true);
+});
