@@ -1,1 +1,50 @@
-export {};
+#!/usr/bin/env node
+import { createLogger } from '@chango/telemetry';
+import { createApp } from './app.js';
+import { readApiConfig } from './config.js';
+import { JobQueues } from './queues.js';
+import { loadTokensFile } from '@chango/contracts';
+
+/**
+ * The HTTP admin API. Stateless: everything it knows comes from Redis (the
+ * queues) or the worker. It refuses to start without a tokens file; SIGHUP
+ * re-reads the file so tokens can be added or revoked without a restart.
+ */
+async function main(): Promise<void> {
+  const log = createLogger('chango-api');
+  const config = readApiConfig();
+  let tokens = loadTokensFile(config.tokensFile);
+  const queues = new JobQueues(config.redisUrl, config.queuePrefix, log);
+  const app = createApp({ config, queues, tokens: () => tokens, log });
+
+  const server = app.listen(config.port, config.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  log.info({ url: `http://${config.host}:${port}`, tokens: tokens.length, prefix: config.queuePrefix }, 'api listening');
+
+  process.on('SIGHUP', () => {
+    try {
+      tokens = loadTokensFile(config.tokensFile);
+      log.info({ tokens: tokens.length }, 'tokens file reloaded');
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'tokens file not reloaded: keeping the previous tokens');
+    }
+  });
+  const stop = async (signal: string) => {
+    log.info({ signal }, 'api stopping');
+    server.close();
+    await queues.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`chango-api: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerStateCommands } from './state-commands.js';
+import { registerTokenCommands } from './token-commands.js';
 import { reportAndExit } from './errors.js';
 
 const program = new Command()
@@ -9,5 +10,6 @@ const program = new Command()
   .showHelpAfterError();
 
 registerStateCommands(program);
+registerTokenCommands(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);

@@ -15,12 +15,13 @@ export type BackupPhase = 'queued' | 'checkpoint' | 'upload' | 'commit' | 'done'
 
 export interface BackupProgress {
   phase: BackupPhase;
-  /** Checkpoint bytes archived so far. */
+  /** Archive bytes produced and sent to S3 so far. */
   bytesDone: number;
-  /** Checkpoint bytes to archive (known once the checkpoint is taken). */
+  /**
+   * Expected archive size: the checkpoint's size, known once it is taken. RocksDB
+   * files are already compressed, so the .tar.gz comes out close to it.
+   */
   bytesExpected: number | null;
-  /** Compressed bytes sent to S3 so far. */
-  bytesUploaded: number;
 }
 
 export interface StoreCounts {
@@ -71,3 +72,12 @@ export interface ObjectsResult {
   prefix: string;
   objects: BackupObject[];
 }
+
+/**
+ * What a control job answers. Requests the worker must turn down (a field it
+ * cannot accept, nothing configured, S3 refusing a listing) are answers, not
+ * job failures, so the api can pass the status and the field on as they are.
+ */
+export type ControlOutcome<T> =
+  | { ok: true; value: T }
+  | { ok: false; status: 400 | 404 | 502; error: string; message: string; field?: string };

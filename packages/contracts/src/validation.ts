@@ -13,6 +13,15 @@ export function fieldErrors(error: z.ZodError): FieldError[] {
     if (issue.code === 'unrecognized_keys') {
       return issue.keys.map((key) => ({ field: path ? `${path}.${key}` : key, message: 'is not a known field' }));
     }
+    if (issue.code === 'invalid_type') {
+      // zod says "Invalid input: expected string, received undefined"; say it the way an operator reads it.
+      const missing = /received undefined/.test(issue.message);
+      return [{ field: path || '(body)', message: missing ? 'is required' : `must be ${article(issue.expected)} ${issue.expected}` }];
+    }
     return [{ field: path || '(body)', message: issue.message }];
   });
+}
+
+function article(word: string): string {
+  return /^[aeiou]/.test(word) ? 'an' : 'a';
 }

@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import { Router, type Request } from 'express';
+import { Job } from 'bullmq';
+import {
+  BACKUP_DEDUPLICATION_ID,
+  BACKUP_JOB,
+  DestinationUpdateSchema,
+  fieldErrors,
+  sealForWorker,
+  type BackupJobData,
+  type BackupResult,
+  type ConfigResult,
+  type ObjectsResult,
+} from '@chango/contracts';
+import type { Logger } from '@chango/telemetry';
+import { requireRole } from '../auth.js';
+import type { ApiConfig } from '../config.js';
+import { HttpError } from '../http-errors.js';
+import { viewJob } from '../job-view.js';
+import type { JobQueues } from '../queues.js';
+import type { TokenEntry } from '@chango/contracts';
+import { askWorker } from '../worker-client.js';
+
+export interface BackupRoutesDeps {
+  config: ApiConfig;
+  queues: JobQueues;
+  tokens: () => TokenEntry[];
+  log: Logger;
+}
+
+const BASE = '/admin/api/backup';
+
+/** The spec's REST API: destination config, run, job status and history, objects at the destination. */
+export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps): Router {
+  const router = Router();
+  const viewer = requireRole(tokens, 'viewer');
+  const admin = requireRole(tokens, 'admin');
+
+  router.get(`${BASE}/config`, viewer, async (_req, res) => {
+    const { config: stored } = await askWorker<ConfigResult>(queues, { op: 'config.get' }, config.workerAnswerMs);
+    if (!stored) throw new HttpError(404, 'not_configured', 'no backup destination is configured yet: PUT it first');
+    res.json(stored);
+  });
+
+  router.put(`${BASE}/config`, admin, async (req, res) => {
+    requireJsonBody(req);
+    const parsed = DestinationUpdateSchema.safeParse(req.body);
+    if (!parsed.success) {
+      const fields = fieldErrors(parsed.error);
+      throw new HttpError(400, 'invalid_config', fields.map((f) => `${f.field} ${f.message}`).join('; '), fields);
+    }
+    const { secretKey, ...update } = parsed.data;
+    // The secret crosses Redis sealed to the worker's key, never in plaintext.
+    const sealedSecretKey = secretKey === undefined ? undefined : sealForWorker(secretKey, await queues.workerTransportKey());
+    const result = await askWorker<ConfigResult>(queues, { op: 'config.put', update, ...(sealedSecretKey ? { sealedSecretKey } : {}) }, config.workerAnswerMs);
+    log.info({ caller: req.caller?.name, endpoint: update.endpoint, bucket: update.bucket, secretKeyChanged: secretKey !== undefined }, 'backup destination updated');
+    res.json(result.config);
+  });
+
+  router.post(`${BASE}/run`, admin, async (req, res) => {
+    const wait = parseWaitFlag(req);
+    // A backup with nowhere to go is refused now, not after it has been queued.
+    const { config: stored } = await askWorker<ConfigResult>(queues, { op: 'config.get' }, config.workerAnswerMs);
+    if (!stored) throw new HttpError(409, 'not_configured', 'no backup destination is configured: PUT /admin/api/backup/config first');
+
+    const requestedId = randomUUID();
+    const data: BackupJobData = { trigger: 'api', requestedBy: req.caller?.name ?? 'unknown' };
+    const added = await queues.call(() =>
+      queues.backup.add(BACKUP_JOB, data, {
+        jobId: requestedId,
+        // While a backup is waiting or running, BullMQ hands back that job instead of adding one.
+        deduplication: { id: BACKUP_DEDUPLICATION_ID },
+        attempts: config.backupAttempts,
+        backoff: { type: 'exponential', delay: config.backupBackoffMs },
+        removeOnComplete: { count: 1000 },
+        removeOnFail: { count: 1000 },
+      }),
+    );
+    const jobId = added.id ?? requestedId;
+    const alreadyRunning = jobId !== requestedId;
+    log.info({ caller: req.caller?.name, jobId, alreadyRunning }, alreadyRunning ? 'backup requested: one is already under way' : 'backup requested');
+    const job = await queues.call(() => Job.fromId<BackupJobData, BackupResult>(queues.backup, jobId));
+    if (!job) throw new HttpError(500, 'internal', `job ${jobId} vanished right after it was queued`);
+
+    if (wait && config.runWaitMs > 0) {
+      try {
+        await job.waitUntilFinished(queues.backupEvents, config.runWaitMs);
+      } catch {
+        // Failed, or still running past the bound: the job's state below says which.
+      }
+    }
+    const fresh = (await queues.call(() => Job.fromId<BackupJobData, BackupResult>(queues.backup, jobId))) ?? job;
+    const view = await queues.call(() => viewJob(fresh));
+    const statusUrl = `${BASE}/jobs/${jobId}`;
+    if (view.state === 'completed' && view.result) {
+      res.status(200).json({ jobId, alreadyRunning, statusUrl, ...view.result });
+    } else if (view.state === 'failed') {
+      res.status(502).json({ error: 'backup_failed', message: view.failure?.message ?? 'the backup failed', jobId, statusUrl, job: view });
+    } else {
+      res.status(202).location(statusUrl).json({ jobId, alreadyRunning, state: view.state, statusUrl, progress: view.progress });
+    }
+  });
+
+  router.get(`${BASE}/jobs`, viewer, async (req, res) => {
+    const limit = parseLimit(req);
+    const jobs = await queues.call(() => queues.backup.getJobs(['active', 'waiting', 'delayed', 'prioritized', 'completed', 'failed'], 0, limit - 1));
+    const newest = jobs.filter((j): j is Job<BackupJobData, BackupResult> => Boolean(j)).sort((a, b) => b.timestamp - a.timestamp).slice(0, limit);
+    res.json({ jobs: await queues.call(() => Promise.all(newest.map(viewJob))) });
+  });
+
+  router.get(`${BASE}/jobs/:id`, viewer, async (req, res) => {
+    const id = String(req.params.id);
+    if (!/^[A-Za-z0-9:_-]{1,128}$/.test(id)) throw new HttpError(400, 'invalid_job_id', 'id is not a job id', [{ field: 'id', message: 'is not a job id' }]);
+    const job = await queues.call(() => Job.fromId<BackupJobData, BackupResult>(queues.backup, id));
+    if (!job) throw new HttpError(404, 'unknown_job', `no backup job with id ${id} (it may have expired from the history)`);
+    res.json(await queues.call(() => viewJob(job)));
+  });
+
+  router.get(`${BASE}/objects`, viewer, async (_req, res) => {
+    res.json(await askWorker<ObjectsResult>(queues, { op: 'objects.list' }, config.workerAnswerMs));
+  });
+
+  return router;
+}
+
+function requireJsonBody(req: Request): void {
+  if (!req.is('application/json')) {
+    throw new HttpError(415, 'unsupported_media_type', 'the body must be JSON (Content-Type: application/json)', [{ field: '(body)', message: 'must be application/json' }]);
+  }
+}
+
+function parseWaitFlag(req: Request): boolean {
+  const raw = req.query.wait;
+  if (raw === undefined) return true;
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  throw new HttpError(400, 'invalid_query', 'wait must be true or false', [{ field: 'wait', message: 'must be true or false' }]);
+}
+
+function parseLimit(req: Request): number {
+  const raw = req.query.limit;
+  if (raw === undefined) return 50;
+  const limit = Number(raw);
+  if (typeof raw !== 'string' || !Number.isInteger(limit) || limit < 1 || limit > 500) {
+    throw new HttpError(400, 'invalid_query', 'limit must be a whole number from 1 to 500', [{ field: 'limit', message: 'must be a whole number from 1 to 500' }]);
+  }
+  return limit;
+}

@@ -1,0 +1,69 @@
+import type { Job } from 'bullmq';
+import {
+  openSealedForWorker,
+  resolveDestination,
+  toPublicDestination,
+  DestinationUpdateSchema,
+  fieldErrors,
+  type ConfigResult,
+  type ControlJobData,
+  type ControlOutcome,
+  type ObjectsResult,
+  type WorkerTransportKey,
+} from '@chango/contracts';
+import { BackupBucket, S3Failure } from '@chango/s3';
+import { metadataWrites, type ControlPlaneState } from '@chango/state';
+import type { Logger } from '@chango/telemetry';
+
+export interface ControlContext {
+  state: ControlPlaneState;
+  transportKey: WorkerTransportKey;
+  log: Logger;
+}
+
+type AnyOutcome = ControlOutcome<ConfigResult | ObjectsResult>;
+
+/** Answers the api's short requests: read or save the destination, list the backups there. */
+export async function runControlJob(job: Job<ControlJobData, AnyOutcome>, ctx: ControlContext): Promise<AnyOutcome> {
+  const data = job.data;
+  switch (data.op) {
+    case 'config.get': {
+      const stored = await ctx.state.metadata.backupDestination();
+      return { ok: true, value: { config: stored ? toPublicDestination(stored) : null } };
+    }
+    case 'config.put':
+      return saveDestination(data, ctx);
+    case 'objects.list':
+      return listObjects(ctx);
+  }
+}
+
+async function saveDestination(data: Extract<ControlJobData, { op: 'config.put' }>, ctx: ControlContext): Promise<AnyOutcome> {
+  // The api validated already; check again here, where it is stored: the worker trusts nothing from Redis.
+  const parsed = DestinationUpdateSchema.omit({ secretKey: true }).safeParse(data.update);
+  if (!parsed.success) {
+    const first = fieldErrors(parsed.error)[0];
+    return { ok: false, status: 400, error: 'invalid_config', message: first?.message ?? 'invalid config', ...(first ? { field: first.field } : {}) };
+  }
+  const stored = await ctx.state.metadata.backupDestination();
+  const secretKey = data.sealedSecretKey ? openSealedForWorker(data.sealedSecretKey, ctx.transportKey) : stored?.secretKey;
+  if (!secretKey) {
+    return { ok: false, status: 400, error: 'invalid_config', field: 'secretKey', message: 'is required: no secret key is stored yet' };
+  }
+  const destination = resolveDestination(parsed.data, secretKey);
+  await ctx.state.commit((tx) => metadataWrites.putBackupDestination(tx, destination));
+  ctx.log.info({ endpoint: destination.endpoint, bucket: destination.bucket, prefix: destination.prefix, secretKeyChanged: Boolean(data.sealedSecretKey) }, 'backup destination saved');
+  return { ok: true, value: { config: toPublicDestination(destination) } };
+}
+
+async function listObjects(ctx: ControlContext): Promise<AnyOutcome> {
+  const destination = await ctx.state.metadata.backupDestination();
+  if (!destination) return { ok: false, status: 404, error: 'not_configured', message: 'no backup destination is configured: PUT /admin/api/backup/config first' };
+  try {
+    const objects = await new BackupBucket(destination).list();
+    return { ok: true, value: { bucket: destination.bucket, prefix: destination.prefix, objects } };
+  } catch (err) {
+    if (err instanceof S3Failure) return { ok: false, status: 502, error: `s3_${err.kind.replace('-', '_')}`, message: err.message };
+    throw err;
+  }
+}

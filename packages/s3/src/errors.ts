@@ -1,0 +1,79 @@
+/**
+ * S3 and network failures in words an operator can act on. minio-js errors
+ * carry a `code` (S3's, or Node's for sockets) and, against some servers
+ * (Ceph RGW), an empty message: never let that surface as "Error: undefined".
+ */
+export type S3FailureKind = 'credentials' | 'permission' | 'bucket-missing' | 'sse-refused' | 'unreachable' | 'transient' | 'other';
+
+export class S3Failure extends Error {
+  override readonly name = 'S3Failure';
+  constructor(
+    readonly kind: S3FailureKind,
+    message: string,
+    /** Worth retrying with backoff (network blips, 5xx, throttling). */
+    readonly retryable: boolean,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface S3Context {
+  endpoint: string;
+  bucket: string;
+  accessKey: string;
+  /** What we were doing, e.g. "uploading prod/chango-….tar.gz". */
+  operation: string;
+  /** The request carried an x-amz-server-side-encryption header. */
+  sse?: string;
+}
+
+const CREDENTIAL_CODES = new Set(['SignatureDoesNotMatch', 'InvalidAccessKeyId', 'InvalidToken', 'ExpiredToken', 'AuthorizationHeaderMalformed']);
+const TRANSIENT_CODES = new Set(['SlowDown', 'InternalError', 'ServiceUnavailable', 'RequestTimeout', 'RequestTimeTooSkewed', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'EAI_AGAIN']);
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+export function describeS3Error(err: unknown, ctx: S3Context): S3Failure {
+  if (err instanceof S3Failure) return err;
+  const e = (err ?? {}) as { code?: unknown; message?: unknown; statusCode?: unknown };
+  const code = typeof e.code === 'string' && e.code ? e.code : 'Unknown';
+  const detail = typeof e.message === 'string' && e.message.trim() ? e.message.trim() : 'the server gave no message';
+  const at = `S3 endpoint ${ctx.endpoint}`;
+
+  if (CREDENTIAL_CODES.has(code)) {
+    return new S3Failure(
+      'credentials',
+      `${at} refused the credentials of access key ${ctx.accessKey} (${code}) while ${ctx.operation}: check accessKey and secretKey in the backup config`,
+      false,
+      code,
+    );
+  }
+  if (code === 'NoSuchBucket') {
+    return new S3Failure('bucket-missing', `bucket "${ctx.bucket}" does not exist at ${at} (NoSuchBucket): create it first, backups go to a pre-created bucket`, false, code);
+  }
+  if (code === 'AccessDenied') {
+    return new S3Failure(
+      'permission',
+      `${at} denied access key ${ctx.accessKey} on bucket "${ctx.bucket}" (AccessDenied) while ${ctx.operation}: it needs s3:PutObject, GetObject, ListBucket, DeleteObject and AbortMultipartUpload there`,
+      false,
+      code,
+    );
+  }
+  if (ctx.sse && (code === 'InvalidRequest' || code === 'InvalidArgument' || code === 'NotImplemented' || code === 'KMS.NotFoundException')) {
+    return new S3Failure(
+      'sse-refused',
+      `${at} refused server-side encryption ${ctx.sse} (${code}: ${detail}) while ${ctx.operation}: ` +
+        'enable SSE on the server (a KMS key, or HTTPS where the server demands it), or set "sse": "none" in the backup config ' +
+        '(the archive is already encrypted by chango\'s KMS; SSE is defence in depth)',
+      false,
+      code,
+    );
+  }
+  if (UNREACHABLE_CODES.has(code)) {
+    const why = code === 'ECONNREFUSED' ? 'connection refused: is the service running and the port right?' : `${code}: check the host name and network`;
+    return new S3Failure('unreachable', `cannot reach ${at} while ${ctx.operation} (${why})`, true, code);
+  }
+  if (TRANSIENT_CODES.has(code) || (typeof e.statusCode === 'number' && e.statusCode >= 500)) {
+    return new S3Failure('transient', `${at} failed for now while ${ctx.operation} (${code}: ${detail}); it will be retried`, true, code);
+  }
+  return new S3Failure('other', `${at} failed while ${ctx.operation} (${code}: ${detail})`, false, code);
+}
