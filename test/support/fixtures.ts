@@ -2,10 +2,25 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
 
-/** A fresh folder under the OS temp dir, removed when the test ends. */
-export async function tempDir(t: TestContext, label = 'chango-test'): Promise<string> {
+/** Where cleanups are registered: a test's context, or a Scope a suite runs itself. */
+export interface CleanupScope {
+  after(fn: () => unknown): void;
+}
+
+/** Cleanups for a whole `describe`: register in `before`, run them with `run()` in `after`. */
+export class SuiteScope implements CleanupScope {
+  private readonly cleanups: (() => unknown)[] = [];
+  after(fn: () => unknown): void {
+    this.cleanups.push(fn);
+  }
+  async run(): Promise<void> {
+    for (const fn of this.cleanups.reverse()) await fn();
+  }
+}
+
+/** A fresh folder under the OS temp dir, removed when the test (or suite scope) ends. */
+export async function tempDir(t: CleanupScope, label = 'chango-test'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `${label}-`));
   t.after(() => rm(dir, { recursive: true, force: true }));
   return dir;

@@ -7,6 +7,7 @@ const execFileAsync = promisify(execFile);
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
 export const CLI = join(REPO_ROOT, 'apps/cli/dist/main.js');
 export const WORKER = join(REPO_ROOT, 'apps/worker/dist/main.js');
+export const API = join(REPO_ROOT, 'apps/api/dist/main.js');
 
 export interface RunResult {
   code: number;
@@ -51,6 +52,8 @@ export class RunningProcess {
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     this.exited = once(child, 'exit').then(([code]) => code as number | null);
+    // Never outlive the test process.
+    process.once('exit', () => child.kill('SIGKILL'));
   }
 
   static start(script: string, env: Record<string, string>): RunningProcess {
@@ -67,9 +70,16 @@ export class RunningProcess {
     }
   }
 
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-    return this.exited;
+  /** Sends `signal`; a process still running after `graceMs` is killed, so a test never hangs on it. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<number | null> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited;
+    this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 

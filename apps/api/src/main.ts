@@ -36,6 +36,8 @@ async function main(): Promise<void> {
   });
   const stop = async (signal: string) => {
     log.info({ signal }, 'api stopping');
+    // Closing waits on Redis; an unreachable Redis must not keep the api from stopping.
+    setTimeout(() => process.exit(0), 5_000).unref();
     server.close();
     await queues.close();
     process.exit(0);

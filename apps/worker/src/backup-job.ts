@@ -30,7 +30,7 @@ export async function runBackup(job: Job<BackupJobData, BackupResult>, ctx: Back
   if (!destination) {
     throw new UnrecoverableError('no backup destination is configured: PUT /admin/api/backup/config first');
   }
-  const bucket = new BackupBucket(destination);
+  const bucket = new BackupBucket(destination, ctx.config.partBytes);
   const startedAt = new Date();
   const backupId = randomUUID();
   const key = makeBackupKey(destination.prefix, startedAt, backupId);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_QUEUE_PREFIX, integerSetting } from '@chango/contracts';
+import { UPLOAD_PART_BYTES } from '@chango/s3';
 import { DEFAULT_DATA_DIR, loadRootSecret } from '@chango/state';
 
 /** This service's version, from the worker's package.json. */
@@ -20,6 +21,8 @@ export interface WorkerConfig {
   gzipLevel: number;
   /** Recorded in each manifest as chango.version: the Chango release this master runs. */
   changoVersion: string;
+  /** Multipart part size for uploads (S3's minimum is 5 MiB). */
+  partBytes: number;
   /** BullMQ job lock: a worker that dies holding a job loses it after about this long. */
   lockDurationMs: number;
 }
@@ -36,6 +39,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     nodeId: env.CHANGO_NODE_ID || hostname(),
     gzipLevel: integerSetting(env, 'CHANGO_GZIP_LEVEL', 6, 1, 9),
     changoVersion: env.CHANGO_VERSION || SERVICE_VERSION,
+    partBytes: integerSetting(env, 'CHANGO_S3_PART_BYTES', UPLOAD_PART_BYTES, 5 * 1024 * 1024, 1024 ** 3),
     lockDurationMs: integerSetting(env, 'CHANGO_JOB_LOCK_MS', 30_000, 1_000, 600_000),
   };
 }
