@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian tools the test suite uses, when they are missing:
 #   rocksdb-tools  -> ldb, an independent reader of the RocksDB files we write.
+#   ceph-mon ceph-osd radosgw ceph-common -> a throwaway single-node Ceph cluster with the RADOS
+#                     Gateway on loopback: the real S3 server of the integration tests
+#                     (test/support/rgw.ts).
 # Idempotent and quiet; `apt-get update` runs once, only when something is to be installed.
 set -euo pipefail
 
 missing=()
 command -v ldb >/dev/null 2>&1 || missing+=(rocksdb-tools)
+command -v ceph-mon >/dev/null 2>&1 || missing+=(ceph-mon)
+command -v ceph-osd >/dev/null 2>&1 || missing+=(ceph-osd)
+command -v radosgw >/dev/null 2>&1 || missing+=(radosgw)
+{ command -v radosgw-admin && command -v monmaptool && command -v ceph; } >/dev/null 2>&1 || missing+=(ceph-common)
 
 if ((${#missing[@]} == 0)); then
   exit 0
