@@ -6,50 +6,24 @@
  * consistency at all). Prints ratios, not verdicts; figures go to bench/README.md.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ControlPlaneState, seedState, STORE_NAMES } from '@chango/state';
+import { STORE_NAMES } from '@chango/state';
 import { newRootSecret } from '../test/support/fixtures.js';
 import { startProvisioningWriter } from '../test/support/provisioning-writer.js';
+import { seedUntil, sizeMiB } from './support.js';
 
 const TARGET_MIB = Number(process.env.BENCH_STATE_MIB ?? 100);
-const SEED_STEP_COMPONENTS = 5000;
-
-/** MiB on disk below `paths`; files RocksDB deletes while we look (compaction) are skipped. */
-async function sizeMiB(...paths: string[]): Promise<number> {
-  let bytes = 0;
-  for (const path of paths) {
-    for (const entry of await readdir(path, { recursive: true, withFileTypes: true })) {
-      if (!entry.isFile()) continue;
-      bytes += await stat(join(entry.parentPath, entry.name)).then((s) => s.size, () => 0);
-    }
-  }
-  return bytes / 2 ** 20;
-}
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'chango-bench-'));
   try {
     const dataDir = join(work, 'data');
     const storeDirs = STORE_NAMES.map((name) => join(dataDir, name));
-    const rootSecret = Buffer.from(newRootSecret());
-    const open = () => ControlPlaneState.open({ dataDir, rootSecret, create: true });
-    let state = await open();
-    let components = 0;
-    const seedStarted = performance.now();
-    await seedState(state, { users: 200, components: 0 });
-    let stateMiB = 0;
-    while (stateMiB < TARGET_MIB) {
-      await seedState(state, { users: 0, components: SEED_STEP_COMPONENTS });
-      components += SEED_STEP_COMPONENTS;
-      // Reopening flushes the write-ahead log into SST files: measure the state as it rests on disk.
-      await state.close();
-      state = await open();
-      stateMiB = await sizeMiB(...storeDirs);
-    }
-    console.log(`seeded ${stateMiB.toFixed(1)} MiB (${components} components, 200 users) in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
+    const { state, stateMiB, components, seconds } = await seedUntil(dataDir, Buffer.from(newRootSecret()), TARGET_MIB);
+    console.log(`seeded ${stateMiB.toFixed(1)} MiB (${components} components, 200 users) in ${seconds.toFixed(1)} s`);
 
     // Baseline: cp -r of the same folders (state idle, page cache warm for both).
     const cpTarget = join(work, 'cp');

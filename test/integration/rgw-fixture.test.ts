@@ -4,7 +4,7 @@ import * as http from 'node:http';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import * as Minio from 'minio';
-import { createTestBucket, startRgw, type RgwCluster, type S3Target } from '../support/rgw.js';
+import { createTestBucket, startRgw, type RgwCluster, type S3Target } from '../../dev/local-rgw.js';
 
 /** A path-style minio client for `target`; `overrides` replace its options (e.g. a wrong secret). */
 function clientFor(target: S3Target, overrides: Partial<Minio.ClientOptions> = {}): Minio.Client {

@@ -38,10 +38,20 @@ export class Stack {
   ) {}
 
   /** Seeds a data dir and starts the worker and the api. `env` adds or overrides settings of both. */
-  static async start(t: CleanupScope, options: { users?: number; components?: number; env?: Record<string, string>; apiEnv?: Record<string, string> } = {}): Promise<Stack> {
+  static async start(
+    t: CleanupScope,
+    options: {
+      users?: number;
+      components?: number;
+      env?: Record<string, string>;
+      apiEnv?: Record<string, string>;
+      /** An already seeded data dir and the root secret it was made with (seeding is then skipped). */
+      existing?: { dataDir: string; rootSecret: string };
+    } = {},
+  ): Promise<Stack> {
     const dir = await tempDir(t, 'chango-stack');
-    const dataDir = join(dir, 'data');
-    const rootSecret = newRootSecret();
+    const dataDir = options.existing?.dataDir ?? join(dir, 'data');
+    const rootSecret = options.existing?.rootSecret ?? newRootSecret();
     const secretFile = await writeSecretFile(dir, rootSecret);
     const admin = newToken('test-admin', 'admin');
     const viewer = newToken('test-viewer', 'viewer');
@@ -61,8 +71,10 @@ export class Stack {
     };
     const stack = new Stack(dir, dataDir, secretFile, rootSecret, tokensFile, admin.token, viewer.token, prefix, env);
     t.after(() => stack.stop());
-    const seeded = await runCli(['state', 'seed', '--users', String(options.users ?? 4), '--components', String(options.components ?? 40)], env);
-    if (seeded.code !== 0) throw new Error(`seeding failed: ${seeded.stderr}`);
+    if (!options.existing) {
+      const seeded = await runCli(['state', 'seed', '--users', String(options.users ?? 4), '--components', String(options.components ?? 40)], env);
+      if (seeded.code !== 0) throw new Error(`seeding failed: ${seeded.stderr}`);
+    }
     await stack.startWorker();
     stack.api = RunningProcess.start(API, { ...env, ...options.apiEnv });
     await stack.api.waitForOutput('api listening');

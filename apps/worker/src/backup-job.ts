@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { buildManifest, createArchiveStream, HashingCounter } from '@chango/archive';
 import { makeBackupKey, sidecarKey, type BackupJobData, type BackupPhase, type BackupProgress, type BackupResult } from '@chango/contracts';
@@ -19,9 +21,9 @@ export interface BackupContext {
 const PROGRESS_EVERY_MS = 500;
 
 /**
- * One backup: checkpoint → manifest → tar.gz (streamed, hashed on the way) →
- * S3 → read back, checksum stamped, sidecar written last. The checkpoint
- * folder is removed whatever happens. Failures that retrying cannot fix
+ * One backup: checkpoint → manifest → tar.gz spooled to the work dir (hashed on
+ * the way) → S3 with the checksum in the object's metadata → read back →
+ * sidecar written last. Checkpoint and spool file are removed whatever happens. Failures that retrying cannot fix
  * (credentials, missing bucket, SSE refused, nothing configured) fail the job
  * at once; transient ones are retried by BullMQ with backoff.
  */
@@ -35,6 +37,7 @@ export async function runBackup(job: Job<BackupJobData, BackupResult>, ctx: Back
   const backupId = randomUUID();
   const key = makeBackupKey(destination.prefix, startedAt, backupId);
   const checkpointDir = join(ctx.config.workDir, backupId);
+  const spoolPath = join(ctx.config.workDir, `${backupId}.tar.gz`);
   const report = (phase: BackupPhase, bytesDone = 0, bytesExpected: number | null = null) =>
     job.updateProgress({ phase, bytesDone, bytesExpected } satisfies BackupProgress);
 
@@ -54,22 +57,27 @@ export async function runBackup(job: Job<BackupJobData, BackupResult>, ctx: Back
     });
     const checkpointBytes = Object.values(manifest.stores).reduce((sum, store) => sum + store.files.reduce((s, f) => s + f.size, 0), 0);
 
-    await report('upload', 0, checkpointBytes);
-    const hashed = new HashingCounter();
-    const archive = createArchiveStream(checkpointDir, manifest, { gzipLevel: ctx.config.gzipLevel });
-    archive.once('error', (err) => hashed.destroy(err));
-    archive.pipe(hashed);
-    const ticker = setInterval(() => void report('upload', hashed.bytes, checkpointBytes).catch(() => undefined), PROGRESS_EVERY_MS);
-    try {
-      await bucket.upload(key, hashed);
-    } finally {
-      clearInterval(ticker);
-    }
+    // Archive into a local spool file, hashing on the way: the checksum must be known
+    // before the upload starts, to travel in the object's metadata.
+    await report('archive', 0, checkpointBytes);
+    const archived = new HashingCounter();
+    await withProgress(
+      () => report('archive', archived.bytes, checkpointBytes),
+      pipeline(createArchiveStream(checkpointDir, manifest, { gzipLevel: ctx.config.gzipLevel }), archived, createWriteStream(spoolPath, { mode: 0o600 })),
+    );
+    await rm(checkpointDir, { recursive: true, force: true });
+    const facts = { size: archived.bytes, sha256: archived.sha256(), backupId };
 
-    const sha256 = hashed.sha256();
-    await report('commit', hashed.bytes, checkpointBytes);
-    await bucket.commit(key, { size: hashed.bytes, sha256, backupId });
-    await report('done', hashed.bytes, checkpointBytes);
+    await report('upload', 0, facts.size);
+    const sent = new HashingCounter();
+    await withProgress(() => report('upload', sent.bytes, facts.size), bucket.upload(key, createReadStream(spoolPath).pipe(sent), facts));
+    if (sent.sha256() !== facts.sha256) {
+      throw new Error(`the spool file ${spoolPath} changed while it was uploaded: the uploaded bytes are not the archive`);
+    }
+    await report('commit', facts.size, facts.size);
+    await bucket.commit(key, facts);
+    await report('done', facts.size, facts.size);
+    const { sha256 } = facts;
 
     const finishedAt = new Date();
     const result: BackupResult = {
@@ -78,7 +86,7 @@ export async function runBackup(job: Job<BackupJobData, BackupResult>, ctx: Back
       key,
       sidecarKey: sidecarKey(key),
       sha256,
-      size: hashed.bytes,
+      size: facts.size,
       sse: destination.sse,
       records: { kms: manifest.stores.kms.records, iam: manifest.stores.iam.records, metadata: manifest.stores.metadata.records },
       checkpointBytes,
@@ -93,7 +101,17 @@ export async function runBackup(job: Job<BackupJobData, BackupResult>, ctx: Back
     await bucket.discard(key);
     throw asJobError(err);
   } finally {
-    await rm(checkpointDir, { recursive: true, force: true });
+    await Promise.all([rm(checkpointDir, { recursive: true, force: true }), rm(spoolPath, { force: true })]);
+  }
+}
+
+/** Runs `work`, reporting progress every PROGRESS_EVERY_MS while it lasts. */
+async function withProgress<T>(report: () => Promise<unknown>, work: Promise<T>): Promise<T> {
+  const ticker = setInterval(() => void report().catch(() => undefined), PROGRESS_EVERY_MS);
+  try {
+    return await work;
+  } finally {
+    clearInterval(ticker);
   }
 }
 

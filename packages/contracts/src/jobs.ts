@@ -11,15 +11,19 @@ export interface BackupJobData {
   attemptKey?: string;
 }
 
-export type BackupPhase = 'queued' | 'checkpoint' | 'upload' | 'commit' | 'done';
+export type BackupPhase = 'queued' | 'checkpoint' | 'archive' | 'upload' | 'commit' | 'done';
 
 export interface BackupProgress {
   phase: BackupPhase;
-  /** Archive bytes produced and sent to S3 so far. */
+  /**
+   * Bytes of this phase done: while archiving, .tar.gz bytes written to the
+   * local spool file; while uploading, bytes sent to S3.
+   */
   bytesDone: number;
   /**
-   * Expected archive size: the checkpoint's size, known once it is taken. RocksDB
-   * files are already compressed, so the .tar.gz comes out close to it.
+   * While archiving, the checkpoint's size (RocksDB files are already
+   * compressed, so the archive comes out close to it); from the upload on, the
+   * archive's exact size.
    */
   bytesExpected: number | null;
 }

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { CopyDestinationOptions, CopySourceOptions, type Client } from 'minio';
+import type { Client } from 'minio';
 import {
   parseBackupKey,
   parseSidecar,
@@ -12,27 +12,29 @@ import {
 import { createS3Client, sseHeaders } from './client.js';
 import { describeS3Error, S3Failure } from './errors.js';
 
-/** User metadata on every archive (minio sends them as x-amz-meta-…). */
-const META_SHA256 = 'chango-sha256';
-const META_BACKUP_ID = 'chango-backup-id';
+/** User metadata on every archive (minio sends them as x-amz-meta-…; statObject gives them back without the prefix). */
+export const META_SHA256 = 'chango-sha256';
+export const META_BACKUP_ID = 'chango-backup-id';
 
-/** A server-side copy is one request only up to 5 GiB (S3's limit); beyond, the sidecar alone carries the checksum. */
-const MAX_SINGLE_COPY_BYTES = 5 * 1024 ** 3;
+export interface ArchiveFacts {
+  size: number;
+  sha256: string;
+  backupId: string;
+}
 
 /**
- * Backups at one destination: upload an archive, commit it (read back, stamp
- * the checksum, write the sidecar last), list, clean up. Every failure comes
- * out as an S3Failure with a message that names the endpoint, bucket and what
- * we were doing.
+ * Backups at one destination: upload an archive, commit it (read back, then
+ * the sidecar written last), list, clean up. Every failure comes out as an
+ * S3Failure with a message that names the endpoint, bucket and what we were doing.
  */
 export class BackupBucket {
   readonly client: Client;
 
   constructor(
     readonly destination: BackupDestination,
-    client?: Client,
+    partBytes?: number,
   ) {
-    this.client = client ?? createS3Client(destination);
+    this.client = createS3Client(destination, partBytes);
   }
 
   get bucket(): string {
@@ -40,12 +42,17 @@ export class BackupBucket {
   }
 
   /**
-   * Streams `source` into `key` (multipart beyond one part) with the SSE header.
+   * Uploads an archive whose size and checksum are known (it was spooled to
+   * disk first), with the checksum in its user metadata and the SSE header —
+   * both sent when the upload starts, which is why the checksum must be known
+   * before: a later server-side copy to add it is not something every S3 does
+   * (Ceph RGW answers NotImplemented for encrypted objects).
+   *
    * minio-js's putObject never settles when its source stream fails (minio-js
    * #1479), so it is raced against the source's error; on any failure the
    * incomplete upload and any partial object are removed.
    */
-  async upload(key: string, source: Readable): Promise<void> {
+  async upload(key: string, source: Readable, facts: ArchiveFacts): Promise<void> {
     let sourceError: unknown;
     const sourceFailed = new Promise<never>((_, reject) =>
       source.once('error', (err) => {
@@ -54,43 +61,37 @@ export class BackupBucket {
       }),
     );
     sourceFailed.catch(() => undefined);
+    const metadata = {
+      'Content-Type': 'application/gzip',
+      [META_SHA256]: facts.sha256,
+      [META_BACKUP_ID]: facts.backupId,
+      ...sseHeaders(this.destination.sse),
+    };
     try {
-      await Promise.race([this.client.putObject(this.bucket, key, source, undefined, sseHeaders(this.destination.sse)), sourceFailed]);
+      await Promise.race([this.client.putObject(this.bucket, key, source, facts.size, metadata), sourceFailed]);
     } catch (err) {
       source.destroy();
       await this.discard(key);
-      // A failing archive is not an S3 problem: let it through as it is.
+      // A failing local read is not an S3 problem: let it through as it is.
       throw sourceError !== undefined ? sourceError : this.failure(err, `uploading ${key}`, true);
     }
   }
 
   /**
-   * Makes an uploaded archive a backup: checks the stored size, stamps the
-   * checksum into the object's metadata (a server-side copy onto itself) and
-   * writes the sidecar `<key>.sha256` — last, as the commit marker.
+   * Makes an uploaded archive a backup: reads it back (size and stored
+   * checksum must be what was sent), then writes the sidecar `<key>.sha256` —
+   * last, as the commit marker.
    */
-  async commit(key: string, expected: { size: number; sha256: string; backupId: string }): Promise<void> {
-    const stored = await this.stat(key);
-    if (stored.size !== expected.size) {
-      throw new S3Failure('other', `the stored ${key} is ${stored.size} bytes but ${expected.size} were sent: the upload is not whole`, true, 'SizeMismatch');
-    }
-    if (expected.size <= MAX_SINGLE_COPY_BYTES) {
-      await this.call(`recording the checksum on ${key}`, true, () =>
-        this.client.copyObject(
-          new CopySourceOptions({ Bucket: this.bucket, Object: key }),
-          new CopyDestinationOptions({
-            Bucket: this.bucket,
-            Object: key,
-            MetadataDirective: 'REPLACE',
-            UserMetadata: { [META_SHA256]: expected.sha256, [META_BACKUP_ID]: expected.backupId },
-            Headers: sseHeaders(this.destination.sse),
-          }),
-        ),
+  async commit(key: string, expected: ArchiveFacts): Promise<void> {
+    const stored = await this.call(`reading back ${key}`, false, () => this.client.statObject(this.bucket, key));
+    if (stored.size !== expected.size || stored.metaData[META_SHA256] !== expected.sha256) {
+      throw new S3Failure(
+        'other',
+        `reading ${key} back gave ${stored.size} bytes and checksum ${stored.metaData[META_SHA256] ?? 'none'}, ` +
+          `but ${expected.size} bytes with checksum ${expected.sha256} were sent: the upload is not whole`,
+        true,
+        'ReadBackMismatch',
       );
-      const stamped = await this.stat(key);
-      if (stamped.metaData[META_SHA256] !== expected.sha256 || stamped.size !== expected.size) {
-        throw new S3Failure('other', `reading ${key} back did not show the checksum and size just written`, true, 'ReadBackMismatch');
-      }
     }
     const body = sidecarBody(key, expected.sha256);
     await this.call(`writing the sidecar ${sidecarKey(key)}`, true, () =>
@@ -130,12 +131,9 @@ export class BackupBucket {
       return found;
     });
     const names = new Set(entries.map((e) => e.name));
-    const archives = entries
-      .map((entry) => ({ entry, parsed: parseBackupKey(this.destination.prefix, entry.name) }))
-      .filter((a) => a.parsed !== undefined)
-      .sort((a, b) => (a.entry.name < b.entry.name ? 1 : -1));
+    const archives = entries.filter((e) => parseBackupKey(this.destination.prefix, e.name)).sort((a, b) => (a.name < b.name ? 1 : -1));
     const result: BackupObject[] = [];
-    for (const { entry } of archives) {
+    for (const entry of archives) {
       const sha256 = names.has(entry.name + SIDECAR_SUFFIX) ? await this.readSidecar(entry.name) : undefined;
       result.push({ key: entry.name, size: entry.size, lastModified: entry.lastModified.toISOString(), sha256: sha256 ?? null, complete: sha256 !== undefined });
     }
@@ -149,10 +147,6 @@ export class BackupBucket {
       for await (const chunk of stream) chunks.push(chunk as Buffer);
       return parseSidecar(Buffer.concat(chunks).toString('utf8'));
     });
-  }
-
-  private stat(key: string) {
-    return this.call(`reading back ${key}`, false, () => this.client.statObject(this.bucket, key));
   }
 
   private async call<T>(operation: string, carriesSse: boolean, work: () => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian tools the test suite uses, when they are missing:
+# Installs the Debian tools the test suite and the demo use, when they are missing:
 #   rocksdb-tools  -> ldb, an independent reader of the RocksDB files we write.
 #   ceph-mon ceph-osd radosgw ceph-common -> a throwaway single-node Ceph cluster with the RADOS
 #                     Gateway on loopback: the real S3 server of the integration tests
@@ -18,10 +18,10 @@ if ((${#missing[@]} == 0)); then
   exit 0
 fi
 if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "test setup: please install the Debian packages: ${missing[*]} (needs root and apt-get)" >&2
+  echo "debian-deps: please install the Debian packages: ${missing[*]} (needs root and apt-get)" >&2
   exit 1
 fi
-echo "test setup: installing ${missing[*]}" >&2
+echo "debian-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

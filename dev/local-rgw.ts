@@ -299,7 +299,7 @@ class Cluster {
   static async start(): Promise<Cluster> {
     const missing = await missingBinaries();
     if (missing.length > 0) {
-      throw new Error(`Ceph is not installed (missing ${missing.join(', ')}): run bash scripts/test-deps.sh`);
+      throw new Error(`Ceph is not installed (missing ${missing.join(', ')}): run bash scripts/debian-deps.sh`);
     }
     installExitHook();
     await sweepStaleDirs();

@@ -1,0 +1,144 @@
+/**
+ * Backup benchmark, end to end with the real processes: for a seeded state of
+ * at least BENCH_BACKUP_MIB (default 256) MiB, `POST /admin/api/backup/run`
+ * (checkpoint → tar.gz with parallel gzip members → local spool → S3 upload to
+ * Ceph RGW on loopback → read back → sidecar), next to the baseline
+ * `tar -czf - kms iam metadata | sha256sum` on a checkpoint of the same state
+ * at the same gzip level (6), both measured in this run. Also: the worker's
+ * peak RSS, the writer pause, and api latency (p50/p99) under concurrent load.
+ */
+import { execFileSync } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { buildManifest, createArchiveStream, HashingCounter } from '@chango/archive';
+import type { BackupResult } from '@chango/contracts';
+import { ControlPlaneState } from '@chango/state';
+import { createTestBucket, startRgw } from '../dev/local-rgw.js';
+import { newRootSecret, SuiteScope, tempDir } from '../test/support/fixtures.js';
+import { Stack } from '../test/support/stack.js';
+import { percentile, seedUntil } from './support.js';
+
+const TARGET_MIB = Number(process.env.BENCH_BACKUP_MIB ?? 256);
+const GZIP_LEVEL = 6;
+const LOAD_REQUESTS = 400;
+const LOAD_CONCURRENCY = 16;
+
+async function peakRssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+/** Latencies (ms) of `total` calls of `call`, `concurrency` at a time. */
+async function underLoad(call: () => Promise<number>, total = LOAD_REQUESTS, concurrency = LOAD_CONCURRENCY): Promise<{ p50: number; p99: number; statuses: Record<number, number> }> {
+  const latencies: number[] = [];
+  const statuses: Record<number, number> = {};
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < total) {
+        const started = performance.now();
+        const status = await call();
+        latencies.push(performance.now() - started);
+        statuses[status] = (statuses[status] ?? 0) + 1;
+      }
+    }),
+  );
+  return { p50: Number(percentile(latencies, 50).toFixed(1)), p99: Number(percentile(latencies, 99).toFixed(1)), statuses };
+}
+
+function timed(run: () => void): number {
+  const started = performance.now();
+  run();
+  return performance.now() - started;
+}
+
+async function main(): Promise<void> {
+  const scope = new SuiteScope();
+  try {
+    const work = await tempDir(scope, 'chango-bench');
+    const dataDir = join(work, 'data');
+    const rootSecret = newRootSecret();
+    const seeded = await seedUntil(dataDir, Buffer.from(rootSecret), TARGET_MIB);
+    await seeded.state.close();
+    console.log(`seeded ${seeded.stateMiB.toFixed(1)} MiB (${seeded.components} components) in ${seeded.seconds.toFixed(1)} s`);
+
+    const rgw = await startRgw();
+    scope.after(() => rgw.stop());
+    const bucket = await createTestBucket(rgw);
+    const stack = await Stack.start(scope, { existing: { dataDir, rootSecret }, env: { CHANGO_GZIP_LEVEL: String(GZIP_LEVEL), CHANGO_RUN_WAIT_MS: String(3_600_000) } });
+    const put = await stack.request('PUT', '/admin/api/backup/config', {
+      body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'bench/', accessKey: rgw.accessKey, secretKey: rgw.secretKey, sse: 'AES256' },
+    });
+    if (put.status !== 200) throw new Error(`config: ${JSON.stringify(put.body)}`);
+
+    const started = performance.now();
+    const run = await stack.request<BackupResult>('POST', '/admin/api/backup/run');
+    const backupMs = performance.now() - started;
+    if (run.status !== 200) throw new Error(`backup: ${JSON.stringify(run.body)}`);
+    const workerPeakRssMiB = await peakRssMiB(stack.worker.child.pid ?? 0);
+
+    // API latency: job status reads, and run triggers while a backup runs (each answered with that job).
+    const jobPath = `/admin/api/backup/jobs/${(run.body as unknown as { jobId: string }).jobId}`;
+    const getJob = await underLoad(async () => (await stack.request('GET', jobPath)).status);
+    const running = stack.request('POST', '/admin/api/backup/run');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const trigger = await underLoad(async () => (await stack.request('POST', '/admin/api/backup/run?wait=false')).status);
+    await running;
+    await stack.stop();
+
+    // Baseline on a checkpoint of the same state: GNU tar + gzip -6 + sha256sum, one core.
+    const state = await ControlPlaneState.open({ dataDir, rootSecret: Buffer.from(rootSecret) });
+    const checkpointDir = join(work, 'checkpoint');
+    const checkpoint = await state.checkpoint(checkpointDir);
+    await state.close();
+    const baselineMs = timed(() => execFileSync('bash', ['-c', `set -o pipefail; GZIP=-${GZIP_LEVEL} tar -czf - kms iam metadata | sha256sum`], { cwd: checkpointDir }));
+    // Our archiving alone on the same checkpoint (no S3), to separate it from the upload.
+    const manifest = await buildManifest(checkpointDir, {
+      backupId: 'bench',
+      timestamp: new Date(),
+      hostname: 'bench',
+      changoVersion: 'bench',
+      records: { kms: checkpoint.stores.kms.records, iam: checkpoint.stores.iam.records, metadata: checkpoint.stores.metadata.records },
+    });
+    const archiveStarted = performance.now();
+    await pipeline(createArchiveStream(checkpointDir, manifest, { gzipLevel: GZIP_LEVEL }), new HashingCounter(), createWriteStream('/dev/null'));
+    const archiveOnlyMs = performance.now() - archiveStarted;
+
+    const result = run.body;
+    const checkpointMiB = result.checkpointBytes / 2 ** 20;
+    const figures = {
+      stateMiB: Number(seeded.stateMiB.toFixed(1)),
+      checkpointMiB: Number(checkpointMiB.toFixed(1)),
+      archiveMiB: Number((result.size / 2 ** 20).toFixed(1)),
+      gzipLevel: GZIP_LEVEL,
+      backupMs: Math.round(backupMs),
+      backupThroughputMiBps: Number((checkpointMiB / (backupMs / 1000)).toFixed(1)),
+      baselineTarGzipSha256Ms: Math.round(baselineMs),
+      ratioBackupToBaseline: Number((backupMs / baselineMs).toFixed(2)),
+      archiveOnlyMs: Math.round(archiveOnlyMs),
+      ratioArchiveToBaseline: Number((archiveOnlyMs / baselineMs).toFixed(2)),
+      workerPeakRssMiB: Number(workerPeakRssMiB.toFixed(0)),
+      writerPauseMs: Number(result.writerPauseMs.toFixed(3)),
+      apiGetJob: getJob,
+      apiRunNoWaitDuringBackup: trigger,
+    };
+    console.log('');
+    console.log(`state ${figures.stateMiB} MiB on disk; checkpoint ${figures.checkpointMiB} MiB; archive ${figures.archiveMiB} MiB (gzip -${GZIP_LEVEL})`);
+    console.log(`backup end to end (api → S3, read back)   ${figures.backupMs} ms  (${figures.backupThroughputMiBps} MiB/s of checkpoint)`);
+    console.log(`baseline tar -czf | sha256sum             ${figures.baselineTarGzipSha256Ms} ms`);
+    console.log(`ratio backup / baseline                   ${figures.ratioBackupToBaseline}`);
+    console.log(`archive only (same checkpoint, no S3)     ${figures.archiveOnlyMs} ms  (ratio ${figures.ratioArchiveToBaseline})`);
+    console.log(`worker peak RSS                           ${figures.workerPeakRssMiB} MiB`);
+    console.log(`writer pause                              ${figures.writerPauseMs} ms`);
+    console.log(`GET job (c=${LOAD_CONCURRENCY})                         p50 ${getJob.p50} ms  p99 ${getJob.p99} ms  ${JSON.stringify(getJob.statuses)}`);
+    console.log(`POST run?wait=false during a backup       p50 ${trigger.p50} ms  p99 ${trigger.p99} ms  ${JSON.stringify(trigger.statuses)}`);
+    await mkdir('bench/out', { recursive: true });
+    await writeFile(`bench/out/backup-${TARGET_MIB}MiB.json`, `${JSON.stringify(figures, null, 2)}\n`);
+  } finally {
+    await scope.run();
+  }
+}
+
+await main();

@@ -1,0 +1,53 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ControlPlaneState, seedState, STORE_NAMES } from '@chango/state';
+
+const SEED_STEP_COMPONENTS = 5000;
+
+/** MiB on disk below `paths`; files RocksDB deletes while we look (compaction) are skipped. */
+export async function sizeMiB(...paths: string[]): Promise<number> {
+  let bytes = 0;
+  for (const path of paths) {
+    for (const entry of await readdir(path, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      bytes += await stat(join(entry.parentPath, entry.name)).then((s) => s.size, () => 0);
+    }
+  }
+  return bytes / 2 ** 20;
+}
+
+export interface SeededState {
+  state: ControlPlaneState;
+  stateMiB: number;
+  components: number;
+  seconds: number;
+}
+
+/**
+ * Seeds `dataDir` (200 users, then components in steps) until its stores take
+ * at least `targetMiB` on disk, measured after a reopen so the write-ahead log
+ * has been flushed into SST files: the state as it rests. Returns it open.
+ */
+export async function seedUntil(dataDir: string, rootSecret: Buffer, targetMiB: number): Promise<SeededState> {
+  const open = () => ControlPlaneState.open({ dataDir, rootSecret, create: true });
+  const storeDirs = STORE_NAMES.map((name) => join(dataDir, name));
+  const started = performance.now();
+  let state = await open();
+  await seedState(state, { users: 200, components: 0 });
+  let components = 0;
+  let stateMiB = 0;
+  while (stateMiB < targetMiB) {
+    await seedState(state, { users: 0, components: SEED_STEP_COMPONENTS });
+    components += SEED_STEP_COMPONENTS;
+    await state.close();
+    state = await open();
+    stateMiB = await sizeMiB(...storeDirs);
+  }
+  return { state, stateMiB, components, seconds: (performance.now() - started) / 1000 };
+}
+
+/** p-th percentile (0–100) of `values`, nearest rank. */
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+}

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import * as Minio from 'minio';
+import { startRgw, createTestBucket } from '../../dev/local-rgw.js';
+import { Stack } from '../support/stack.js';
+
+interface JobBody {
+  state: string;
+  progress: { phase: string } | null;
+  failure: { message: string } | null;
+  result: { key: string } | null;
+}
+
+test('a worker killed mid-backup leaves no job running forever and no leftovers', async (t) => {
+  const rgw = await startRgw();
+  t.after(() => rgw.stop());
+  const bucket = await createTestBucket(rgw);
+  const url = new URL(rgw.endpoint);
+  const s3 = new Minio.Client({ endPoint: url.hostname, port: Number(url.port), useSSL: false, accessKey: rgw.accessKey, secretKey: rgw.secretKey, region: rgw.region, pathStyle: true });
+
+  // A short job lock so a dead worker's job is noticed within seconds (production: 30 s).
+  const stack = await Stack.start(t, { components: 4000, env: { CHANGO_JOB_LOCK_MS: '2000', CHANGO_S3_PART_BYTES: String(5 * 1024 * 1024), CHANGO_GZIP_LEVEL: '9' } });
+  const put = await stack.request('PUT', '/admin/api/backup/config', {
+    body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey },
+  });
+  assert.equal(put.status, 200);
+
+  const started = await stack.request<{ jobId: string }>('POST', '/admin/api/backup/run?wait=false');
+  assert.equal(started.status, 202);
+  const jobPath = `/admin/api/backup/jobs/${started.body.jobId}`;
+
+  // Kill the worker once it is past the checkpoint: archiving or uploading.
+  let killedIn = '';
+  const deadline = Date.now() + 60_000;
+  while (!killedIn && Date.now() < deadline) {
+    const job = await stack.request<JobBody>('GET', jobPath);
+    if (job.body.progress && ['archive', 'upload'].includes(job.body.progress.phase)) {
+      stack.worker.child.kill('SIGKILL');
+      killedIn = job.body.progress.phase;
+    }
+    assert.notEqual(job.body.state, 'completed', 'the backup finished before the worker could be killed: make it bigger');
+  }
+  assert.ok(killedIn, 'the worker was killed mid-backup');
+  await stack.worker.exited;
+  assert.equal((await stack.request<JobBody>('GET', jobPath)).body.state, 'active', 'the dead worker\'s job still looks active');
+
+  // A worker coming back (systemd restart) cleans the work dir, takes over the stalled job and finishes it.
+  await stack.startWorker();
+  let final: JobBody | undefined;
+  while (Date.now() < deadline + 60_000) {
+    const job = await stack.request<JobBody>('GET', jobPath);
+    if (job.body.state === 'completed' || job.body.state === 'failed') {
+      final = job.body;
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  assert.ok(final, 'the job ended (completed or failed) within the bound');
+  t.diagnostic(`killed while ${killedIn}; the job then ${final.state}${final.failure ? `: ${final.failure.message}` : ''}`);
+
+  const names: string[] = [];
+  for await (const item of s3.listObjectsV2(bucket, '', true)) if (item.name) names.push(item.name);
+  const incomplete: string[] = [];
+  for await (const upload of s3.listIncompleteUploads(bucket, '', true)) incomplete.push(upload.key);
+  assert.deepEqual(incomplete, [], 'no dangling multipart upload');
+  if (final.state === 'completed' && final.result) {
+    assert.deepEqual(names.sort(), [final.result.key, `${final.result.key}.sha256`].sort(), 'only the finished backup and its sidecar');
+  } else {
+    assert.match(final.failure?.message ?? '', /stalled/);
+    assert.deepEqual(names, [], 'nothing left of the failed attempt');
+  }
+  assert.deepEqual(await readdir(join(stack.dataDir, '.backup-work')), [], 'no checkpoint or spool file left');
+});
+
+test('incomplete uploads a crashed attempt left are aborted by the next backup; unrelated ones are left alone', async (t) => {
+  const rgw = await startRgw();
+  t.after(() => rgw.stop());
+  const bucket = await createTestBucket(rgw);
+  const url = new URL(rgw.endpoint);
+  const s3 = new Minio.Client({ endPoint: url.hostname, port: Number(url.port), useSSL: false, accessKey: rgw.accessKey, secretKey: rgw.secretKey, region: rgw.region, pathStyle: true });
+  const leftover = 'prod/chango-20260101T000000Z-0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d.tar.gz';
+  const unrelated = 'prod/someone-elses-upload.bin';
+  await s3.initiateNewMultipartUpload(bucket, leftover, {});
+  await s3.initiateNewMultipartUpload(bucket, unrelated, {});
+
+  const stack = await Stack.start(t);
+  await stack.request('PUT', '/admin/api/backup/config', {
+    body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey },
+  });
+  const run = await stack.request('POST', '/admin/api/backup/run');
+  assert.equal(run.status, 200, JSON.stringify(run.body));
+
+  const incomplete: string[] = [];
+  for await (const upload of s3.listIncompleteUploads(bucket, '', true)) incomplete.push(upload.key);
+  assert.deepEqual(incomplete, [unrelated]);
+  assert.match(stack.worker.stdout, /aborted incomplete multipart uploads/);
+});
