@@ -8,17 +8,17 @@
  * peak RSS, the writer pause, and api latency (p50/p99) under concurrent load.
  */
 import { execFileSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { buildManifest, createArchiveStream, HashingCounter } from '@chango/archive';
 import type { BackupResult } from '@chango/contracts';
-import { ControlPlaneState } from '@chango/state';
+import { ControlPlaneState, STORE_NAMES } from '@chango/state';
 import { createTestBucket, startRgw } from '../dev/local-rgw.js';
 import { newRootSecret, SuiteScope, tempDir } from '../test/support/fixtures.js';
 import { Stack } from '../test/support/stack.js';
-import { percentile, seedUntil } from './support.js';
+import { percentile, seedUntil, sizeMiB } from './support.js';
 
 const TARGET_MIB = Number(process.env.BENCH_BACKUP_MIB ?? 256);
 const GZIP_LEVEL = 6;
@@ -48,6 +48,41 @@ async function underLoad(call: () => Promise<number>, total = LOAD_REQUESTS, con
   return { p50: Number(percentile(latencies, 50).toFixed(1)), p99: Number(percentile(latencies, 99).toFixed(1)), statuses };
 }
 
+/** The worker's resident memory (MiB), highest seen per backup phase, sampled every 50 ms until `done` settles. */
+async function sampleRssByPhase(stack: Stack, done: Promise<unknown>): Promise<Record<string, number>> {
+  const peaks: Record<string, number> = {};
+  let finished = false;
+  void done.finally(() => (finished = true));
+  const pid = stack.worker.child.pid ?? 0;
+  while (!finished) {
+    const jobs = await stack.request<{ jobs: { state: string; progress: { phase: string } | null }[] }>('GET', '/admin/api/backup/jobs?limit=1');
+    const phase = jobs.body.jobs[0]?.progress?.phase ?? 'queued';
+    const rss = Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+    peaks[phase] = Math.max(peaks[phase] ?? 0, Math.round(rss));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return peaks;
+}
+
+/** A seeded state of TARGET_MIB; kept in BENCH_SEED_DIR (with its root secret) when set, for the next run. */
+async function seededState(work: string): Promise<{ dataDir: string; rootSecret: string; stateMiB: number }> {
+  const keep = process.env.BENCH_SEED_DIR;
+  const dataDir = keep ? join(keep, `state-${TARGET_MIB}MiB`) : join(work, 'data');
+  const secretFile = `${dataDir}.root-secret`;
+  if (keep && existsSync(secretFile)) {
+    const rootSecret = (await readFile(secretFile, 'utf8')).trim();
+    const stateMiB = await sizeMiB(...STORE_NAMES.map((name) => join(dataDir, name)));
+    console.log(`reusing ${stateMiB.toFixed(1)} MiB of seeded state in ${dataDir}`);
+    return { dataDir, rootSecret, stateMiB };
+  }
+  const rootSecret = newRootSecret();
+  const seeded = await seedUntil(dataDir, Buffer.from(rootSecret), TARGET_MIB);
+  await seeded.state.close();
+  if (keep) await writeFile(secretFile, rootSecret, { mode: 0o600 });
+  console.log(`seeded ${seeded.stateMiB.toFixed(1)} MiB (${seeded.components} components) in ${seeded.seconds.toFixed(1)} s`);
+  return { dataDir, rootSecret, stateMiB: seeded.stateMiB };
+}
+
 function timed(run: () => void): number {
   const started = performance.now();
   run();
@@ -58,31 +93,30 @@ async function main(): Promise<void> {
   const scope = new SuiteScope();
   try {
     const work = await tempDir(scope, 'chango-bench');
-    const dataDir = join(work, 'data');
-    const rootSecret = newRootSecret();
-    const seeded = await seedUntil(dataDir, Buffer.from(rootSecret), TARGET_MIB);
-    await seeded.state.close();
-    console.log(`seeded ${seeded.stateMiB.toFixed(1)} MiB (${seeded.components} components) in ${seeded.seconds.toFixed(1)} s`);
+    const { dataDir, rootSecret, stateMiB } = await seededState(work);
 
     const rgw = await startRgw();
     scope.after(() => rgw.stop());
     const bucket = await createTestBucket(rgw);
-    const stack = await Stack.start(scope, { existing: { dataDir, rootSecret }, env: { CHANGO_GZIP_LEVEL: String(GZIP_LEVEL), CHANGO_RUN_WAIT_MS: String(3_600_000) } });
+    const stack = await Stack.start(scope, { existing: { dataDir, rootSecret }, env: { CHANGO_GZIP_LEVEL: String(GZIP_LEVEL), CHANGO_RUN_WAIT_MS: String(3_600_000), ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}) } });
     const put = await stack.request('PUT', '/admin/api/backup/config', {
       body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'bench/', accessKey: rgw.accessKey, secretKey: rgw.secretKey, sse: 'AES256' },
     });
     if (put.status !== 200) throw new Error(`config: ${JSON.stringify(put.body)}`);
 
     const started = performance.now();
-    const run = await stack.request<BackupResult>('POST', '/admin/api/backup/run');
+    const pending = stack.request<BackupResult>('POST', '/admin/api/backup/run', { timeoutMs: 3_600_000 });
+    const rssByPhase = await sampleRssByPhase(stack, pending);
+    const run = await pending;
     const backupMs = performance.now() - started;
     if (run.status !== 200) throw new Error(`backup: ${JSON.stringify(run.body)}`);
     const workerPeakRssMiB = await peakRssMiB(stack.worker.child.pid ?? 0);
+    console.log(`backup: ${Math.round(backupMs)} ms, archive ${(run.body.size / 2 ** 20).toFixed(1)} MiB, worker peak RSS ${workerPeakRssMiB.toFixed(0)} MiB ${JSON.stringify(rssByPhase)}`);
 
     // API latency: job status reads, and run triggers while a backup runs (each answered with that job).
     const jobPath = `/admin/api/backup/jobs/${(run.body as unknown as { jobId: string }).jobId}`;
     const getJob = await underLoad(async () => (await stack.request('GET', jobPath)).status);
-    const running = stack.request('POST', '/admin/api/backup/run');
+    const running = stack.request('POST', '/admin/api/backup/run', { timeoutMs: 3_600_000 });
     await new Promise((resolve) => setTimeout(resolve, 200));
     const trigger = await underLoad(async () => (await stack.request('POST', '/admin/api/backup/run?wait=false')).status);
     await running;
@@ -93,7 +127,7 @@ async function main(): Promise<void> {
     const checkpointDir = join(work, 'checkpoint');
     const checkpoint = await state.checkpoint(checkpointDir);
     await state.close();
-    const baselineMs = timed(() => execFileSync('bash', ['-c', `set -o pipefail; GZIP=-${GZIP_LEVEL} tar -czf - kms iam metadata | sha256sum`], { cwd: checkpointDir }));
+    const baselineMs = timed(() => execFileSync('bash', ['-c', `set -o pipefail; tar -cf - kms iam metadata | gzip -${GZIP_LEVEL} | sha256sum`], { cwd: checkpointDir }));
     // Our archiving alone on the same checkpoint (no S3), to separate it from the upload.
     const manifest = await buildManifest(checkpointDir, {
       backupId: 'bench',
@@ -109,7 +143,7 @@ async function main(): Promise<void> {
     const result = run.body;
     const checkpointMiB = result.checkpointBytes / 2 ** 20;
     const figures = {
-      stateMiB: Number(seeded.stateMiB.toFixed(1)),
+      stateMiB: Number(stateMiB.toFixed(1)),
       checkpointMiB: Number(checkpointMiB.toFixed(1)),
       archiveMiB: Number((result.size / 2 ** 20).toFixed(1)),
       gzipLevel: GZIP_LEVEL,
@@ -120,6 +154,7 @@ async function main(): Promise<void> {
       archiveOnlyMs: Math.round(archiveOnlyMs),
       ratioArchiveToBaseline: Number((archiveOnlyMs / baselineMs).toFixed(2)),
       workerPeakRssMiB: Number(workerPeakRssMiB.toFixed(0)),
+      workerRssMiBByPhase: rssByPhase,
       writerPauseMs: Number(result.writerPauseMs.toFixed(3)),
       apiGetJob: getJob,
       apiRunNoWaitDuringBackup: trigger,
@@ -130,7 +165,7 @@ async function main(): Promise<void> {
     console.log(`baseline tar -czf | sha256sum             ${figures.baselineTarGzipSha256Ms} ms`);
     console.log(`ratio backup / baseline                   ${figures.ratioBackupToBaseline}`);
     console.log(`archive only (same checkpoint, no S3)     ${figures.archiveOnlyMs} ms  (ratio ${figures.ratioArchiveToBaseline})`);
-    console.log(`worker peak RSS                           ${figures.workerPeakRssMiB} MiB`);
+    console.log(`worker peak RSS                           ${figures.workerPeakRssMiB} MiB  (by phase: ${JSON.stringify(rssByPhase)})`);
     console.log(`writer pause                              ${figures.writerPauseMs} ms`);
     console.log(`GET job (c=${LOAD_CONCURRENCY})                         p50 ${getJob.p50} ms  p99 ${getJob.p99} ms  ${JSON.stringify(getJob.statuses)}`);
     console.log(`POST run?wait=false during a backup       p50 ${trigger.p50} ms  p99 ${trigger.p99} ms  ${JSON.stringify(trigger.statuses)}`);

@@ -14,8 +14,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'no
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { newToken } from '@chango/contracts';
-import * as Minio from 'minio';
-import { startRgw } from './local-rgw.js';
+import { minioClient, startRgw } from './local-rgw.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const DEMO = join(ROOT, '.demo');
@@ -96,8 +95,7 @@ async function main(): Promise<void> {
   const s3 = await startRgw();
   stopS3 = () => s3.stop();
   const bucket = 'chango-backups';
-  const url = new URL(s3.endpoint);
-  await new Minio.Client({ endPoint: url.hostname, port: Number(url.port), useSSL: false, accessKey: s3.accessKey, secretKey: s3.secretKey, region: s3.region, pathStyle: true }).makeBucket(bucket);
+  await minioClient(s3).makeBucket(bucket);
 
   children.push(start('worker', 'apps/worker/dist/main.js', env));
   children.push(start('api', 'apps/api/dist/main.js', env));

@@ -144,7 +144,8 @@ function externalTarget(endpoint: string): RgwCluster {
   return { ...target, strictSse: target, stop: async () => {} };
 }
 
-function minioClient(target: S3Target): Minio.Client {
+/** A path-style minio client for `target`, independent of the service's own S3 code; `overrides` replace options (e.g. a wrong secret). */
+export function minioClient(target: S3Target, overrides: Partial<Minio.ClientOptions> = {}): Minio.Client {
   const url = new URL(target.endpoint);
   const useSSL = url.protocol === 'https:';
   return new Minio.Client({
@@ -155,6 +156,7 @@ function minioClient(target: S3Target): Minio.Client {
     accessKey: target.accessKey,
     secretKey: target.secretKey,
     pathStyle: true,
+    ...overrides,
   });
 }
 

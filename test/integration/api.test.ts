@@ -130,6 +130,16 @@ describe('the api when Redis or the worker is missing', () => {
     assert.match((await call('/metrics')).text, /^chango_backup_redis_up 0$/m);
   });
 
+  test('readiness is 503, with the reason, once the worker has stopped', async (t) => {
+    const stack = await Stack.start(t);
+    assert.equal((await stack.request('GET', '/readyz', { token: null })).status, 200);
+    assert.equal(await stack.worker.stop(), 0);
+    const ready = await stack.request<{ status: string; reason: string; workers: string[] }>('GET', '/readyz', { token: null });
+    assert.equal(ready.status, 503);
+    assert.deepEqual(ready.body.workers, []);
+    assert.match(ready.body.reason, /no chango worker has sent a heartbeat recently/);
+  });
+
   test('the api refuses to start without a tokens file', async (t) => {
     const stack = await Stack.start(t);
     const { CHANGO_API_TOKENS_FILE: _unused, ...env } = stack.env;

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import * as Minio from 'minio';
-import { startRgw, createTestBucket } from '../../dev/local-rgw.js';
+import { createTestBucket, minioClient, startRgw } from '../../dev/local-rgw.js';
 import { Stack } from '../support/stack.js';
 
 interface JobBody {
@@ -17,8 +16,7 @@ test('a worker killed mid-backup leaves no job running forever and no leftovers'
   const rgw = await startRgw();
   t.after(() => rgw.stop());
   const bucket = await createTestBucket(rgw);
-  const url = new URL(rgw.endpoint);
-  const s3 = new Minio.Client({ endPoint: url.hostname, port: Number(url.port), useSSL: false, accessKey: rgw.accessKey, secretKey: rgw.secretKey, region: rgw.region, pathStyle: true });
+  const s3 = minioClient(rgw);
 
   // A short job lock so a dead worker's job is noticed within seconds (production: 30 s).
   const stack = await Stack.start(t, { components: 4000, env: { CHANGO_JOB_LOCK_MS: '2000', CHANGO_S3_PART_BYTES: String(5 * 1024 * 1024), CHANGO_GZIP_LEVEL: '9' } });
@@ -78,8 +76,7 @@ test('incomplete uploads a crashed attempt left are aborted by the next backup; 
   const rgw = await startRgw();
   t.after(() => rgw.stop());
   const bucket = await createTestBucket(rgw);
-  const url = new URL(rgw.endpoint);
-  const s3 = new Minio.Client({ endPoint: url.hostname, port: Number(url.port), useSSL: false, accessKey: rgw.accessKey, secretKey: rgw.secretKey, region: rgw.region, pathStyle: true });
+  const s3 = minioClient(rgw);
   const leftover = 'prod/chango-20260101T000000Z-0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d.tar.gz';
   const unrelated = 'prod/someone-elses-upload.bin';
   await s3.initiateNewMultipartUpload(bucket, leftover, {});

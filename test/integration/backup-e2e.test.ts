@@ -10,17 +10,12 @@ import type { Manifest } from '@chango/archive';
 import { STORE_NAMES } from '@chango/state';
 import { filesBelow, SuiteScope, tempDir } from '../support/fixtures.js';
 import { ldb, runCli } from '../support/processes.js';
-import { createTestBucket, startRgw, type RgwCluster, type S3Target } from '../../dev/local-rgw.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster, type S3Target } from '../../dev/local-rgw.js';
 import { Stack } from '../support/stack.js';
 
 const run = promisify(execFile);
 const KEY_PATTERN = /^prod\/chango-\d{8}T\d{6}Z-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.tar\.gz$/;
 const PART_BYTES = 5 * 1024 * 1024;
-
-function clientFor(target: S3Target): Minio.Client {
-  const url = new URL(target.endpoint);
-  return new Minio.Client({ endPoint: url.hostname, port: Number(url.port), useSSL: false, accessKey: target.accessKey, secretKey: target.secretKey, region: target.region, pathStyle: true });
-}
 
 function destinationFor(target: S3Target, bucket: string, extra: Record<string, unknown> = {}) {
   return { endpoint: target.endpoint, region: target.region, bucket, prefix: 'prod/', accessKey: target.accessKey, secretKey: target.secretKey, ...extra };
@@ -47,7 +42,7 @@ describe('backup end to end: api → BullMQ → worker → S3 (Ceph RGW, SigV4 v
   before(async () => {
     rgw = await startRgw();
     scope.after(() => rgw.stop());
-    s3 = clientFor(rgw);
+    s3 = minioClient(rgw);
     // Big enough that the archive spans more than one 5 MiB multipart part.
     stack = await Stack.start(scope, {
       users: 6,
@@ -182,7 +177,9 @@ describe('backup end to end: api → BullMQ → worker → S3 (Ceph RGW, SigV4 v
     assert.ok(archives.length >= 1 && archives.length <= 2, `${archives.length} archives`);
   });
 
-  test('the S3 secret key appears in no response, no log line and nowhere in Redis', async () => {
+  test('the S3 secret key appears in no response, no log line, no metric and nowhere in Redis', async () => {
+    const metrics = await stack.request<string>('GET', '/metrics', { token: null });
+    assert.match(metrics.body, /^chango_backup_last_success_timestamp_seconds \d/m);
     const transcript = stack.transcript();
     assert.ok(transcript.length > 1000, 'there is a transcript to look in');
     for (const secret of [rgw.secretKey, 'WRONGsecretWRONGsecretWRONGsecretWRONGse', stack.rootSecret]) {

@@ -4,23 +4,7 @@ import * as http from 'node:http';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import * as Minio from 'minio';
-import { createTestBucket, startRgw, type RgwCluster, type S3Target } from '../../dev/local-rgw.js';
-
-/** A path-style minio client for `target`; `overrides` replace its options (e.g. a wrong secret). */
-function clientFor(target: S3Target, overrides: Partial<Minio.ClientOptions> = {}): Minio.Client {
-  const url = new URL(target.endpoint);
-  const useSSL = url.protocol === 'https:';
-  return new Minio.Client({
-    endPoint: url.hostname,
-    port: url.port ? Number(url.port) : useSSL ? 443 : 80,
-    useSSL,
-    region: target.region,
-    accessKey: target.accessKey,
-    secretKey: target.secretKey,
-    pathStyle: true,
-    ...overrides,
-  });
-}
+import { createTestBucket, minioClient, startRgw, type RgwCluster, type S3Target } from '../../dev/local-rgw.js';
 
 /**
  * A client whose HTTP exchanges are recorded as `METHOD path?query -> status` lines. (minio's
@@ -35,7 +19,7 @@ function recordingClient(target: S3Target, overrides: Partial<Minio.ClientOption
         callback?.(res);
       })) as typeof http.request,
   };
-  return { client: clientFor(target, { transport, ...overrides }), exchanges };
+  return { client: minioClient(target, { transport, ...overrides }), exchanges };
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {
@@ -68,7 +52,7 @@ describe('RGW test fixture', () => {
 
   before(async () => {
     cluster = await startRgw();
-    s3 = clientFor(cluster);
+    s3 = minioClient(cluster);
     bucket = await createTestBucket(cluster);
   });
 
@@ -97,11 +81,11 @@ describe('RGW test fixture', () => {
   });
 
   test('the server verifies SigV4: a wrong secret key is refused with SignatureDoesNotMatch', async () => {
-    const wrongSecret = clientFor(cluster, { secretKey: `${cluster.secretKey.slice(0, -1)}${cluster.secretKey.endsWith('x') ? 'y' : 'x'}` });
+    const wrongSecret = minioClient(cluster, { secretKey: `${cluster.secretKey.slice(0, -1)}${cluster.secretKey.endsWith('x') ? 'y' : 'x'}` });
     await assert.rejects(wrongSecret.putObject(bucket, 'forged', Buffer.from('x')), { name: 'S3Error', code: 'SignatureDoesNotMatch' });
     await assert.rejects(s3.statObject(bucket, 'forged'), { code: 'NotFound' }, 'nothing was written');
 
-    const unknownKey = clientFor(cluster, { accessKey: 'A'.repeat(20) });
+    const unknownKey = minioClient(cluster, { accessKey: 'A'.repeat(20) });
     await assert.rejects(unknownKey.putObject(bucket, 'forged', Buffer.from('x')), { name: 'S3Error', code: 'InvalidAccessKeyId' });
   });
 

@@ -59,3 +59,10 @@ test('the worker creates the stores on first start, stays up, and a second worke
   assert.equal(await worker.stop('SIGTERM'), 0);
   for (const output of [worker.stdout, worker.stderr, second.stderr]) assert.ok(!output.includes(secret), 'root secret never printed');
 });
+
+test('a malformed setting stops the worker naming the variable', async (t) => {
+  const dir = await tempDir(t);
+  const result = await runNode(WORKER, [], { CHANGO_DATA_DIR: join(dir, 'data'), CHANGO_ROOT_SECRET: newRootSecret(), CHANGO_GZIP_LEVEL: 'fast' });
+  assert.equal(result.code, 1);
+  assert.equal(refusal(result.stderr), 'chango-worker: cannot start: CHANGO_GZIP_LEVEL must be a whole number from 1 to 9, got "fast"');
+});

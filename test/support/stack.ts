@@ -93,7 +93,7 @@ export class Stack {
   async request<T = Record<string, unknown>>(
     method: string,
     path: string,
-    options: { token?: string | null; body?: unknown; rawBody?: string; contentType?: string } = {},
+    options: { token?: string | null; body?: unknown; rawBody?: string; contentType?: string; timeoutMs?: number } = {},
   ): Promise<ApiResponse<T>> {
     const token = options.token === undefined ? this.adminToken : options.token;
     const headers: Record<string, string> = {};
@@ -103,7 +103,7 @@ export class Stack {
       body = options.rawBody ?? JSON.stringify(options.body);
       headers['content-type'] = options.contentType ?? 'application/json';
     }
-    const response = await fetch(this.baseUrl + path, { method, headers, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(120_000) });
+    const response = await fetch(this.baseUrl + path, { method, headers, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(options.timeoutMs ?? 120_000) });
     const text = await response.text();
     this.responses.push(text);
     let parsed: unknown = text;

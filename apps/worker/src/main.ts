@@ -2,7 +2,7 @@
 import { Redis } from 'ioredis';
 import { Worker } from 'bullmq';
 import { QUEUES, redisKeys, workerTransportKey } from '@chango/contracts';
-import { ControlPlaneState, isStateError } from '@chango/state';
+import { ControlPlaneState } from '@chango/state';
 import { createLogger } from '@chango/telemetry';
 import { runBackup } from './backup-job.js';
 import { readWorkerConfig } from './config.js';
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  const message = isStateError(err) ? err.message : err instanceof Error ? err.stack ?? err.message : String(err);
-  process.stderr.write(`chango-worker: cannot start: ${message}\n`);
+  // One line, for systemd's journal and a tired operator; every start-up error is written to be read as is.
+  process.stderr.write(`chango-worker: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

@@ -20,8 +20,8 @@ export interface ArchiveStreamOptions {
 /** Modes fixed by the design, whatever the checkpoint's own modes: the state holds secrets. */
 const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
-/** Read size for archived files: one gzip chunk per read, few syscalls. */
-const READ_BYTES = 1024 * 1024;
+/** Read size for archived files; 256 KiB keeps the worker's RSS lower than 1 MiB (measured) at the same speed. */
+const READ_BYTES = 256 * 1024;
 
 /**
  * The `.tar.gz` of a checkpoint, as a stream: `manifest.json`, then per store

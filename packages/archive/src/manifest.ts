@@ -41,7 +41,7 @@ export interface ManifestInfo {
 }
 
 /** Files are hashed through reads of this size: large reads, flat memory whatever the SST size. */
-const HASH_READ_BYTES = 1024 * 1024;
+const HASH_READ_BYTES = 256 * 1024;
 
 /**
  * Describes the checkpoint in `checkpointDir`/{kms,iam,metadata}: every regular

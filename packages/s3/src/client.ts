@@ -2,11 +2,12 @@ import { Client } from 'minio';
 import type { BackupDestination } from '@chango/contracts';
 
 /**
- * Multipart part size. minio-js would pick 528 MiB parts for a stream of
- * unknown size (it assumes 5 TiB) and buffer a whole part: 16 MiB keeps the
- * worker near 200 MiB RSS whatever the archive size (DESIGN.md, measured).
+ * Smallest multipart part size. minio-js buffers a whole part (and would pick
+ * 528 MiB parts for a stream of unknown size); our archives have a known size,
+ * for which it picks max(this, size / 10 000). 8 MiB keeps the worker's peak
+ * RSS under 200 MiB (bench/README.md) and still allows 78 GiB archives.
  */
-export const UPLOAD_PART_BYTES = 16 * 1024 * 1024;
+export const UPLOAD_PART_BYTES = 8 * 1024 * 1024;
 
 export type S3Location = Pick<BackupDestination, 'endpoint' | 'region' | 'accessKey' | 'secretKey' | 'addressing'>;
 

@@ -20,8 +20,11 @@ export interface CheckpointReport {
   stores: PerStore<CheckpointedStore>;
 }
 
-/** Entries are copied in batches of about this size: large enough to be fast, small enough to keep memory flat. */
-const COPY_BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * Entries are copied in batches of about this size. Measured on 260 MiB of state: 256 KiB copies as fast
+ * as 4 MiB, and the worker's peak RSS falls from 220 to 125 MiB (fewer garbage Buffers awaiting GC).
+ */
+const COPY_BATCH_BYTES = 256 * 1024;
 
 /**
  * Writes a point-in-time copy of the three stores into `targetDir`/{kms,iam,metadata}.
