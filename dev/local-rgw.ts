@@ -474,6 +474,16 @@ function httpAnswers(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * RAM the OSD may fill (memstore). 1 GiB by default; CHANGO_TEST_RGW_MEMSTORE_MIB raises it for
+ * benchmarks with large archives (deleted objects are only reclaimed by RGW's garbage collector later).
+ */
+function memstoreBytes(): number {
+  const mib = Number(process.env.CHANGO_TEST_RGW_MEMSTORE_MIB ?? 1024);
+  if (!Number.isInteger(mib) || mib < 256) throw new Error('CHANGO_TEST_RGW_MEMSTORE_MIB must be a whole number of MiB, at least 256');
+  return mib * 1024 * 1024;
+}
+
 function cephConf(o: { dir: string; fsid: string; monPort: number; mainPort: number; strictPort: number; key: string }): string {
   const d = o.dir;
   return `[global]
@@ -512,7 +522,7 @@ mon cluster log file = ${d}/log/cluster.log
 [osd]
 osd data = ${d}/osd.$id
 osd objectstore = memstore
-memstore device bytes = 1073741824
+memstore device bytes = ${memstoreBytes()}
 
 [client]
 rgw data = ${d}/rgw

@@ -19,15 +19,17 @@ import { gzip } from 'node:zlib';
  */
 
 /**
- * 2 MiB, measured on the 2-core target (packages/archive/bench/parallel-gzip.bench.ts,
+ * 1 MiB, measured on the 2-core target (bench/parallel-gzip.bench.ts,
  * 200 MiB of random bytes, parallelism 2, median of 3): 1 MiB → 54 / 57 MB/s
  * (level 6 / level 1), 2 MiB → 55 / 57, 4 MiB → 56 / 58; one zlib stream
  * 27 / 28. Size cost on compressible input against one stream: +0.41 % at
  * 1 MiB, +0.17 % at 2 MiB, +0.06 % at 4 MiB. 4 MiB gains little more but
  * doubles the memory held (up to 3 × parallelism + 2 chunks: 16 MiB at 2 MiB,
  * 32 MiB at 4 MiB) and the longest event-loop pause seen (≈15 → 23 ms).
+ * 1 MiB costs 2 % of speed against 2 MiB and saves 8 MiB, which the worker's
+ * peak RSS bar (≤ 200 MiB for 1 GiB of state, bench/README.md) needs.
  */
-export const DEFAULT_CHUNK_BYTES = 2 * 1024 * 1024;
+export const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 
 export interface ParallelGzipOptions {
   /** zlib level 0–9. */

