@@ -83,9 +83,10 @@ test('incomplete uploads a crashed attempt left are aborted by the next backup; 
   await s3.initiateNewMultipartUpload(bucket, unrelated, {});
 
   const stack = await Stack.start(t);
-  await stack.request('PUT', '/admin/api/backup/config', {
+  const put = await stack.request('PUT', '/admin/api/backup/config', {
     body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey },
   });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
   const run = await stack.request('POST', '/admin/api/backup/run');
   assert.equal(run.status, 200, JSON.stringify(run.body));
 

@@ -39,7 +39,7 @@ export class JobQueues {
     this.control = new Queue(QUEUES.control, { connection, prefix });
     this.backupEvents = new QueueEvents(QUEUES.backup, { connection: { url: redisUrl }, prefix });
     this.controlEvents = new QueueEvents(QUEUES.control, { connection: { url: redisUrl }, prefix });
-    this.redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    this.redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
     const onError = (err: Error) => this.onRedisError(err);
     this.backup.on('error', onError);
     this.control.on('error', onError);
