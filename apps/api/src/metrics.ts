@@ -13,17 +13,9 @@ export function createMetrics(queues: JobQueues): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  const redisUp = new Gauge({ name: 'chango_backup_redis_up', help: '1 when the api reaches Redis, else 0', registers: [registry] });
-  const workers = new Gauge({ name: 'chango_backup_workers_alive', help: 'Workers with a fresh heartbeat', registers: [registry] });
-  const jobs = new Gauge({ name: 'chango_backup_queue_jobs', help: 'Jobs in the queues by state', labelNames: ['queue', 'state'], registers: [registry] });
-  const lastSuccess = new Gauge({ name: 'chango_backup_last_success_timestamp_seconds', help: 'When the newest successful backup finished (Unix time)', registers: [registry] });
-  const lastFailure = new Gauge({ name: 'chango_backup_last_failure_timestamp_seconds', help: 'When the newest failed backup finished (Unix time)', registers: [registry] });
-  const lastSize = new Gauge({ name: 'chango_backup_last_success_size_bytes', help: 'Size of the newest successful backup archive', registers: [registry] });
-  const lastDuration = new Gauge({ name: 'chango_backup_last_success_duration_seconds', help: 'How long the newest successful backup took', registers: [registry] });
-
   // One read of Redis per scrape, shared by every gauge's collect().
   let scrape: Promise<void> | undefined;
-  const refresh = () =>
+  const refresh = (): Promise<void> =>
     (scrape ??= (async () => {
       try {
         const [alive, backupCounts, controlCounts, [completed], [failed]] = await Promise.all([
@@ -49,8 +41,13 @@ export function createMetrics(queues: JobQueues): Registry {
         redisUp.set(0);
       }
     })().finally(() => setImmediate(() => (scrape = undefined))));
-  for (const gauge of [redisUp, workers, jobs, lastSuccess, lastFailure, lastSize, lastDuration]) {
-    (gauge as unknown as { collect: () => Promise<void> }).collect = refresh;
-  }
+  const redisUp = new Gauge({ name: 'chango_backup_redis_up', help: '1 when the api reaches Redis, else 0', registers: [registry], collect: refresh });
+  const workers = new Gauge({ name: 'chango_backup_workers_alive', help: 'Workers with a fresh heartbeat', registers: [registry], collect: refresh });
+  const jobs = new Gauge({ name: 'chango_backup_queue_jobs', help: 'Jobs in the queues by state', labelNames: ['queue', 'state'], registers: [registry], collect: refresh });
+  const lastSuccess = new Gauge({ name: 'chango_backup_last_success_timestamp_seconds', help: 'When the newest successful backup finished (Unix time)', registers: [registry], collect: refresh });
+  const lastFailure = new Gauge({ name: 'chango_backup_last_failure_timestamp_seconds', help: 'When the newest failed backup finished (Unix time)', registers: [registry], collect: refresh });
+  const lastSize = new Gauge({ name: 'chango_backup_last_success_size_bytes', help: 'Size of the newest successful backup archive', registers: [registry], collect: refresh });
+  const lastDuration = new Gauge({ name: 'chango_backup_last_success_duration_seconds', help: 'How long the newest successful backup took', registers: [registry], collect: refresh });
+
   return registry;
 }
