@@ -81,12 +81,13 @@ async function copyInto(cursor: StoreCursor, path: string): Promise<Checkpointed
     let pendingWrite: Promise<void> = Promise.resolve();
     let batch: BatchOperation[] = [];
     let batchBytes = 0;
-    for (let entry = await cursor.next(); entry; entry = await cursor.next()) {
-      const [key, value] = entry;
-      batch.push({ type: 'put', key, value });
-      batchBytes += key.length + value.length;
-      copied.records++;
-      copied.logicalBytes += key.length + value.length;
+    for (let entries = await cursor.nextBatch(); entries.length > 0; entries = await cursor.nextBatch()) {
+      for (const [key, value] of entries) {
+        batch.push({ type: 'put', key, value });
+        batchBytes += key.length + value.length;
+        copied.records++;
+        copied.logicalBytes += key.length + value.length;
+      }
       if (batchBytes >= COPY_BATCH_BYTES) {
         // Read the next batch while this one is written.
         await pendingWrite;

@@ -108,6 +108,28 @@ export class StoreCursor {
     );
   }
 
+  /**
+   * The next entries, as many as the binding fetched in one go (up to the
+   * cursor's highWaterMark of bytes); empty at the end. The rocksdb binding
+   * fetches entries in batches and its iterator hands them out one callback at
+   * a time; taking the rest of the fetched batch at once (its `cache`, a
+   * reversed [value, key, …] array in rocksdb 5.x, pinned in package.json)
+   * saves a promise and a tick per entry: measured, the checkpoint copy gets
+   * faster and leaves far less garbage for the GC.
+   */
+  async nextBatch(): Promise<[Buffer, Buffer][]> {
+    const first = await this.next();
+    if (!first) return [];
+    const batch: [Buffer, Buffer][] = [first];
+    const cache = (this.it as unknown as { cache?: Buffer[] | null }).cache;
+    while (cache && cache.length >= 2) {
+      const key = cache.pop() as Buffer;
+      const value = cache.pop() as Buffer;
+      batch.push([key, value]);
+    }
+    return batch;
+  }
+
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
