@@ -95,3 +95,23 @@ test('incomplete uploads a crashed attempt left are aborted by the next backup; 
   assert.deepEqual(incomplete, [unrelated]);
   assert.match(stack.worker.stdout, /aborted incomplete multipart uploads/);
 });
+
+test('past the configured wait, a run answers 202 with the status URL, and the job goes on to complete', async (t) => {
+  const rgw = await startRgw();
+  t.after(() => rgw.stop());
+  const bucket = await createTestBucket(rgw);
+  const stack = await Stack.start(t, { apiEnv: { CHANGO_RUN_WAIT_MS: '1' } });
+  const put = await stack.request('PUT', '/admin/api/backup/config', {
+    body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey },
+  });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  const run = await stack.request<{ jobId: string; statusUrl: string }>('POST', '/admin/api/backup/run');
+  assert.equal(run.status, 202);
+  assert.equal(run.headers.get('location'), run.body.statusUrl);
+  let state = '';
+  for (let i = 0; i < 150 && state !== 'completed' && state !== 'failed'; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    state = (await stack.request<{ state: string }>('GET', run.body.statusUrl)).body.state;
+  }
+  assert.equal(state, 'completed');
+});
