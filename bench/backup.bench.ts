@@ -111,7 +111,7 @@ async function main(): Promise<void> {
     const rgw = await startRgw();
     scope.after(() => rgw.stop());
     const bucket = await createTestBucket(rgw);
-    const stack = await Stack.start(scope, { existing: { dataDir, rootSecret }, env: { CHANGO_GZIP_LEVEL: String(GZIP_LEVEL), CHANGO_RUN_WAIT_MS: String(3_600_000), ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}) } });
+    const stack = await Stack.start(scope, { existing: { dataDir, rootSecret }, env: { CHANGO_GZIP_LEVEL: String(GZIP_LEVEL), CHANGO_RUN_WAIT_MS: String(3_600_000) } });
     const put = await stack.request('PUT', '/admin/api/backup/config', {
       body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'bench/', accessKey: rgw.accessKey, secretKey: rgw.secretKey, sse: 'AES256' },
     });

@@ -115,10 +115,10 @@ describe('the api when Redis or the worker is missing', () => {
     const api = RunningProcess.start(API, { ...stack.env, REDIS_URL: 'redis://127.0.0.1:1' });
     t.after(() => api.stop());
     await api.waitForOutput('api listening');
-    const port = /"url":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(api.stdout)?.[1];
+    const baseUrl = api.listeningUrl();
     const call = async (path: string, token?: string) => {
       const started = Date.now();
-      const response = await fetch(`http://127.0.0.1:${port}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      const response = await fetch(`${baseUrl}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
       return { status: response.status, text: await response.text(), ms: Date.now() - started };
     };
     const jobs = await call('/admin/api/backup/jobs', stack.adminToken);

@@ -70,6 +70,13 @@ export class RunningProcess {
     }
   }
 
+  /** The base URL an api process announced in its 'api listening' log line (it may listen on port 0). */
+  listeningUrl(): string {
+    const port = /"url":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(this.stdout)?.[1];
+    if (!port) throw new Error(`no 'api listening' line with a URL in: ${this.stdout}`);
+    return `http://127.0.0.1:${port}`;
+  }
+
   /** Sends `signal`; a process still running after `graceMs` is killed, so a test never hangs on it. */
   async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<number | null> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited;

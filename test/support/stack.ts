@@ -78,8 +78,7 @@ export class Stack {
     await stack.startWorker();
     stack.api = RunningProcess.start(API, { ...env, ...options.apiEnv });
     await stack.api.waitForOutput('api listening');
-    const port = /"url":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(stack.api.stdout)?.[1];
-    stack.baseUrl = `http://127.0.0.1:${port}`;
+    stack.baseUrl = stack.api.listeningUrl();
     return stack;
   }
 
