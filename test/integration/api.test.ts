@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { API, RunningProcess } from '../support/processes.js';
 import { SuiteScope } from '../support/fixtures.js';
+import type { BackupStatus } from '@chango/contracts';
 import { Stack } from '../support/stack.js';
 
 const destination = {
@@ -100,6 +101,18 @@ describe('the admin api with a real worker and Redis', () => {
     assert.equal((await stack.request('POST', '/admin/api/backup/run?wait=maybe')).status, 400);
   });
 
+  test('status shows the leader, no schedule by default and no runs yet, to a viewer; not without a token', async () => {
+    const status = await stack.request<BackupStatus>('GET', '/admin/api/backup/status', { token: stack.viewerToken });
+    assert.equal(status.status, 200);
+    assert.equal(status.body.leader?.nodeId, `node-${stack.prefix}`);
+    assert.ok((status.body.leader?.epoch ?? 0) >= 1);
+    assert.deepEqual(status.body.workers, [`node-${stack.prefix}`]);
+    assert.equal(status.body.schedule, null);
+    assert.equal(status.body.lastSuccess, null);
+    assert.equal(status.body.lastVerify, null);
+    assert.equal((await stack.request('GET', '/admin/api/backup/status', { token: null })).status, 401);
+  });
+
   test('/metrics needs no token and shows the worker and queues', async () => {
     const metrics = await stack.request<string>('GET', '/metrics', { token: null });
     assert.equal(metrics.status, 200);
@@ -128,6 +141,9 @@ describe('the api when Redis or the worker is missing', () => {
     assert.equal((await call('/readyz')).status, 503);
     assert.equal((await call('/healthz')).status, 200);
     assert.match((await call('/metrics')).text, /^chango_backup_redis_up 0$/m);
+    const status = await call('/admin/api/backup/status', stack.viewerToken);
+    assert.equal(status.status, 503);
+    assert.match(status.text, /Redis at redis:\/\/127\.0\.0\.1:1 is not reachable/);
   });
 
   test('readiness is 503, with the reason, once the worker has stopped', async (t) => {

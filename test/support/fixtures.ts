@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,4 +52,29 @@ export async function filesContaining(dir: string, needle: string): Promise<stri
     if ((await readFile(file)).includes(pattern)) hits.push(file);
   }
   return hits;
+}
+
+/** Polls `probe` until it returns a value other than undefined; fails naming `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/** Every file below `dir` (relative path → SHA-256), to show a tree was left byte for byte as it was. */
+export async function treeDigest(dir: string): Promise<Record<string, string>> {
+  const digest: Record<string, string> = {};
+  for (const file of (await filesBelow(dir)).sort()) {
+    digest[file.slice(dir.length + 1)] = createHash('sha256').update(await readFile(file)).digest('hex');
+  }
+  return digest;
 }

@@ -22,6 +22,8 @@ export interface ApiResponse<T = Record<string, unknown>> {
 export class Stack {
   worker!: RunningProcess;
   api!: RunningProcess;
+  /** Workers of further master hosts (addWorker), by node id. */
+  readonly others = new Map<string, RunningProcess>();
   baseUrl = '';
   readonly responses: string[] = [];
 
@@ -88,6 +90,18 @@ export class Stack {
     return this.worker;
   }
 
+  /**
+   * Starts the worker of another master host on the same Redis prefix: its own
+   * data dir (a copy of nothing: it starts empty and follows the destination)
+   * and node id, the same root secret.
+   */
+  async addWorker(nodeId: string, extraEnv: Record<string, string> = {}): Promise<RunningProcess> {
+    const worker = RunningProcess.start(WORKER, { ...this.env, CHANGO_DATA_DIR: join(this.dir, `data-${nodeId}`), CHANGO_NODE_ID: nodeId, ...extraEnv });
+    this.others.set(nodeId, worker);
+    await worker.waitForOutput('worker ready');
+    return worker;
+  }
+
   /** Calls the api; the token defaults to the admin's. Every response body is kept for secret checks. */
   async request<T = Record<string, unknown>>(
     method: string,
@@ -116,7 +130,8 @@ export class Stack {
 
   /** Everything the processes printed and the api answered: where a secret must never show. */
   transcript(): string {
-    return [this.worker.stdout, this.worker.stderr, this.api.stdout, this.api.stderr, ...this.responses].join('\n');
+    const others = [...this.others.values()].flatMap((w) => [w.stdout, w.stderr]);
+    return [this.worker.stdout, this.worker.stderr, ...others, this.api.stdout, this.api.stderr, ...this.responses].join('\n');
   }
 
   /** Every value stored in Redis under this stack's prefix (DUMP bytes), to look for secrets in. */
@@ -132,7 +147,7 @@ export class Stack {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.api?.stop(), this.worker?.stop()]);
+    await Promise.all([this.api?.stop(), this.worker?.stop(), ...[...this.others.values()].map((w) => w.stop())]);
     const redis = new Redis(REDIS_URL);
     try {
       const keys = await redis.keys(`${this.prefix}:*`);

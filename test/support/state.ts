@@ -29,6 +29,7 @@ export async function plantSecrets(state: ControlPlaneState): Promise<PlantedSec
       accessKey: `S3KEY${hex(8)}`,
       secretKey: hex(20),
       schedule: null,
+      timezone: 'UTC',
       sse: 'AES256',
       retention: null,
       addressing: 'path',

@@ -1,29 +1,41 @@
 import type { Job, JobState } from 'bullmq';
-import type { BackupJobData, BackupProgress, BackupResult } from '@chango/contracts';
+import type { BackupJobData, BackupOutcome, BackupProgress, VerificationRecord, VerifyJobData } from '@chango/contracts';
 
-/** A backup job as the api shows it: state, progress, and the result or a readable failure. */
+export type BackupQueueJob = Job<BackupJobData | VerifyJobData, BackupOutcome | VerificationRecord>;
+
+/**
+ * A job of the backup queue as the api shows it: state, progress, and the
+ * result (a backup, a skipped tick, or a drill record) or a readable failure.
+ */
 export interface JobView {
   id: string;
+  /** 'backup' or 'verify'. */
+  kind: string;
   state: JobState | 'unknown';
-  trigger: BackupJobData['trigger'];
+  trigger: BackupJobData['trigger'] | 'verify';
   requestedBy: string;
+  /** For a drill: the backup it restores. */
+  key: string | null;
   progress: BackupProgress | null;
   attemptsMade: number;
   attempts: number;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
-  result: BackupResult | null;
+  result: BackupOutcome | VerificationRecord | null;
   failure: { message: string } | null;
 }
 
-export async function viewJob(job: Job<BackupJobData, BackupResult>): Promise<JobView> {
+export async function viewJob(job: BackupQueueJob): Promise<JobView> {
   const state = await job.getState();
+  const data = job.data;
   return {
     id: job.id ?? '',
+    kind: job.name,
     state,
-    trigger: job.data.trigger,
-    requestedBy: job.data.requestedBy,
+    trigger: 'trigger' in data ? data.trigger : 'verify',
+    requestedBy: data.requestedBy,
+    key: 'key' in data ? data.key : null,
     progress: isProgress(job.progress) ? job.progress : null,
     attemptsMade: job.attemptsMade,
     attempts: job.opts.attempts ?? 1,

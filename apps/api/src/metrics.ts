@@ -1,6 +1,7 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { QUEUES } from '@chango/contracts';
+import { QUEUES, redisKeys } from '@chango/contracts';
 import type { JobQueues } from './queues.js';
+import { readStatus } from './status.js';
 
 const JOB_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed'] as const;
 
@@ -18,12 +19,12 @@ export function createMetrics(queues: JobQueues): Registry {
   const refresh = (): Promise<void> =>
     (scrape ??= (async () => {
       try {
-        const [alive, backupCounts, controlCounts, [completed], [failed]] = await Promise.all([
+        const [alive, backupCounts, controlCounts, status, counters] = await Promise.all([
           queues.aliveWorkers(),
           queues.call(() => queues.backup.getJobCounts(...JOB_STATES)),
           queues.call(() => queues.control.getJobCounts(...JOB_STATES)),
-          queues.call(() => queues.backup.getJobs(['completed'], 0, 0)),
-          queues.call(() => queues.backup.getJobs(['failed'], 0, 0)),
+          queues.call(() => readStatus(queues)),
+          queues.call(() => queues.redis.hgetall(redisKeys(queues.prefix).counters)),
         ]);
         redisUp.set(1);
         workers.set(alive.length);
@@ -31,12 +32,18 @@ export function createMetrics(queues: JobQueues): Registry {
           jobs.set({ queue: QUEUES.backup, state }, backupCounts[state] ?? 0);
           jobs.set({ queue: QUEUES.control, state }, controlCounts[state] ?? 0);
         }
-        if (completed?.finishedOn) {
-          lastSuccess.set(completed.finishedOn / 1000);
-          lastSize.set(completed.returnvalue?.size ?? 0);
-          lastDuration.set((completed.returnvalue?.durationMs ?? 0) / 1000);
+        if (status.lastSuccess) {
+          lastSuccess.set(Date.parse(status.lastSuccess.finishedAt) / 1000);
+          lastSize.set(status.lastSuccess.size ?? 0);
+          lastDuration.set(status.lastSuccess.durationMs / 1000);
         }
-        if (failed?.finishedOn) lastFailure.set(failed.finishedOn / 1000);
+        if (status.lastFailure) lastFailure.set(Date.parse(status.lastFailure.finishedAt) / 1000);
+        if (status.lastVerify) {
+          lastVerifyTime.set(Date.parse(status.lastVerify.verifiedAt) / 1000);
+          lastVerifyOk.set(status.lastVerify.ok ? 1 : 0);
+        }
+        retentionDeleted.set(Number(counters['retention:deleted'] ?? 0));
+        leader.set(status.leader ? 1 : 0);
       } catch {
         redisUp.set(0);
       }
@@ -48,6 +55,10 @@ export function createMetrics(queues: JobQueues): Registry {
   const lastFailure = new Gauge({ name: 'chango_backup_last_failure_timestamp_seconds', help: 'When the newest failed backup finished (Unix time)', registers: [registry], collect: refresh });
   const lastSize = new Gauge({ name: 'chango_backup_last_success_size_bytes', help: 'Size of the newest successful backup archive', registers: [registry], collect: refresh });
   const lastDuration = new Gauge({ name: 'chango_backup_last_success_duration_seconds', help: 'How long the newest successful backup took', registers: [registry], collect: refresh });
+  const lastVerifyTime = new Gauge({ name: 'chango_backup_last_verify_timestamp_seconds', help: 'When the newest restore drill finished (Unix time)', registers: [registry], collect: refresh });
+  const lastVerifyOk = new Gauge({ name: 'chango_backup_last_verify_success', help: '1 if the newest restore drill passed, 0 if it failed', registers: [registry], collect: refresh });
+  const retentionDeleted = new Gauge({ name: 'chango_backup_retention_deleted_backups', help: 'Backups deleted by retention, as counted by the workers in Redis', registers: [registry], collect: refresh });
+  const leader = new Gauge({ name: 'chango_backup_leader_present', help: '1 while a worker holds the leader lease', registers: [registry], collect: refresh });
 
   return registry;
 }

@@ -5,7 +5,9 @@ import {
   redisKeys,
   WORKER_HEARTBEAT_TTL_MS,
   type BackupJobData,
-  type BackupResult,
+  type BackupOutcome,
+  type VerificationRecord,
+  type VerifyJobData,
   type ControlJobData,
   type ControlOutcome,
 } from '@chango/contracts';
@@ -21,7 +23,7 @@ const REDIS_CALL_MS = 3_000;
  * bounded in time, so a Redis outage becomes a 503 with words, never a hang.
  */
 export class JobQueues {
-  readonly backup: Queue<BackupJobData, BackupResult>;
+  readonly backup: Queue<BackupJobData | VerifyJobData, BackupOutcome | VerificationRecord>;
   readonly control: Queue<ControlJobData, ControlOutcome<unknown>>;
   readonly backupEvents: QueueEvents;
   readonly controlEvents: QueueEvents;

@@ -6,16 +6,32 @@ import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { buildManifest, createArchiveStream, HashingCounter } from '@chango/archive';
-import { makeBackupKey, sidecarKey, type BackupJobData, type BackupPhase, type BackupProgress, type BackupResult } from '@chango/contracts';
+import {
+  makeBackupKey,
+  sidecarKey,
+  type BackupJobData,
+  type BackupOutcome,
+  type BackupPhase,
+  type BackupProgress,
+  type BackupResult,
+  type SkippedBackup,
+} from '@chango/contracts';
 import { BackupBucket, S3Failure } from '@chango/s3';
 import type { ControlPlaneState } from '@chango/state';
 import type { Logger } from '@chango/telemetry';
 import type { WorkerConfig } from './config.js';
+import type { LeaderLease } from './leader-lease.js';
+import { applyRetention } from './retention.js';
+import type { RunLedger } from './run-ledger.js';
 
 export interface BackupContext {
   state: ControlPlaneState;
   config: WorkerConfig;
   log: Logger;
+  lease: LeaderLease;
+  ledger: RunLedger;
+  /** Queues a restore drill of a new backup (after scheduled backups, when enabled). */
+  queueVerify: (key: string) => Promise<void>;
 }
 
 const PROGRESS_EVERY_MS = 500;
@@ -27,7 +43,62 @@ const PROGRESS_EVERY_MS = 500;
  * (credentials, missing bucket, SSE refused, nothing configured) fail the job
  * at once; transient ones are retried by BullMQ with backoff.
  */
-export async function runBackup(job: Job<BackupJobData, BackupResult>, ctx: BackupContext): Promise<BackupResult> {
+export async function runBackup(job: Job<BackupJobData, BackupOutcome>, ctx: BackupContext): Promise<BackupOutcome> {
+  const skipped = await coveredTick(job, ctx);
+  if (skipped) {
+    ctx.log.info({ jobId: job.id, tickAt: skipped.tickAt, coveredBy: skipped.coveredBy }, 'scheduled tick skipped: a backup was already running');
+    await ctx.ledger.recordSkip(job.data.trigger);
+    return skipped;
+  }
+  try {
+    const result = await makeBackup(job, ctx);
+    await ctx.ledger.recordSuccess(job.id ?? '', result);
+    if (job.data.trigger === 'schedule' && ctx.config.verifyScheduledBackups) await ctx.queueVerify(result.key);
+    return result;
+  } catch (err) {
+    const failure = asJobError(err);
+    const final = failure instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    if (final) {
+      const now = new Date();
+      const startedAt = new Date(job.processedOn ?? now.getTime());
+      await ctx.ledger.recordFailure({
+        jobId: job.id ?? '',
+        trigger: job.data.trigger,
+        nodeId: ctx.config.nodeId,
+        startedAt: startedAt.toISOString(),
+        finishedAt: now.toISOString(),
+        key: null,
+        sha256: null,
+        size: null,
+        durationMs: now.getTime() - startedAt.getTime(),
+        error: failure.message,
+      });
+    }
+    throw failure;
+  }
+}
+
+/**
+ * A scheduled tick is covered — and skipped — when the last successful backup
+ * finished after the tick fired: it was running when the tick fired, or
+ * started since. Backups run one at a time, so this is "a tick that finds a
+ * backup running does not start a second one". A tick that found a backup
+ * running which then failed does run.
+ */
+async function coveredTick(job: Job<BackupJobData, BackupOutcome>, ctx: BackupContext): Promise<SkippedBackup | undefined> {
+  if (job.data.trigger !== 'schedule') return undefined;
+  const tickAt = job.opts.prevMillis ?? job.timestamp + (job.opts.delay ?? 0);
+  const last = await ctx.ledger.lastSuccess().catch(() => null);
+  if (!last || last.jobId === job.id || Date.parse(last.finishedAt) < tickAt) return undefined;
+  return {
+    skipped: true,
+    reason: `backup ${last.key ?? last.jobId} was running when this tick fired (${new Date(tickAt).toISOString()}) or started since, and finished at ${last.finishedAt}`,
+    tickAt: new Date(tickAt).toISOString(),
+    coveredBy: { jobId: last.jobId, key: last.key ?? '' },
+  };
+}
+
+async function makeBackup(job: Job<BackupJobData, BackupOutcome>, ctx: BackupContext): Promise<BackupResult> {
   const destination = await ctx.state.metadata.backupDestination();
   if (!destination) {
     throw new UnrecoverableError('no backup destination is configured: PUT /admin/api/backup/config first');
@@ -41,6 +112,7 @@ export async function runBackup(job: Job<BackupJobData, BackupResult>, ctx: Back
   const report = (phase: BackupPhase, bytesDone = 0, bytesExpected: number | null = null) =>
     job.updateProgress({ phase, bytesDone, bytesExpected } satisfies BackupProgress);
 
+  let committed = false;
   try {
     await removeLeftovers(job, bucket, ctx.log);
     // Remember the key before anything reaches S3, so a retry after a crash can remove it.
@@ -75,7 +147,13 @@ export async function runBackup(job: Job<BackupJobData, BackupResult>, ctx: Back
       throw new Error(`the spool file ${spoolPath} changed while it was uploaded: the uploaded bytes are not the archive`);
     }
     await report('commit', facts.size, facts.size);
+    // Fencing: a worker that lost the lease while it worked (it hung, another took over) must not commit.
+    if (!(await ctx.lease.confirm())) {
+      throw new Error(`worker ${ctx.config.nodeId} lost the leader lease before committing ${key}: the archive was discarded and the new leader takes the job over`);
+    }
     await bucket.commit(key, facts);
+    committed = true;
+    const retentionDeleted = await applyRetention(bucket, { lease: ctx.lease, ledger: ctx.ledger, log: ctx.log, keep: key });
     await report('done', facts.size, facts.size);
     const { sha256 } = facts;
 
@@ -90,6 +168,9 @@ export async function runBackup(job: Job<BackupJobData, BackupResult>, ctx: Back
       sse: destination.sse,
       records: { kms: manifest.stores.kms.records, iam: manifest.stores.iam.records, metadata: manifest.stores.metadata.records },
       checkpointBytes,
+      trigger: job.data.trigger,
+      nodeId: ctx.config.nodeId,
+      retentionDeleted,
       writerPauseMs: checkpoint.writerPauseMs,
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
@@ -98,8 +179,9 @@ export async function runBackup(job: Job<BackupJobData, BackupResult>, ctx: Back
     ctx.log.info({ jobId: job.id, key, size: result.size, sha256, durationMs: result.durationMs }, 'backup committed');
     return result;
   } catch (err) {
-    await bucket.discard(key);
-    throw asJobError(err);
+    // Once committed, the backup stands whatever fails after (a progress report, a log line).
+    if (!committed) await bucket.discard(key);
+    throw err;
   } finally {
     await Promise.all([rm(checkpointDir, { recursive: true, force: true }), rm(spoolPath, { force: true })]);
   }
@@ -116,7 +198,7 @@ async function withProgress<T>(report: () => Promise<unknown>, work: Promise<T>)
 }
 
 /** What an earlier, crashed attempt left: its own archive (its key is in the job data) and any incomplete multipart upload. */
-async function removeLeftovers(job: Job<BackupJobData, BackupResult>, bucket: BackupBucket, log: Logger): Promise<void> {
+async function removeLeftovers(job: Job<BackupJobData, BackupOutcome>, bucket: BackupBucket, log: Logger): Promise<void> {
   if (job.data.attemptKey) {
     await bucket.discard(job.data.attemptKey);
     log.warn({ jobId: job.id, key: job.data.attemptKey }, 'removed what an interrupted attempt left at the destination');

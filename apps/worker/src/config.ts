@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_QUEUE_PREFIX, integerSetting } from '@chango/contracts';
+import { booleanSetting, DEFAULT_QUEUE_PREFIX, integerSetting } from '@chango/contracts';
 import { UPLOAD_PART_BYTES } from '@chango/s3';
 import { DEFAULT_DATA_DIR, loadRootSecret } from '@chango/state';
 
@@ -25,6 +25,13 @@ export interface WorkerConfig {
   partBytes: number;
   /** BullMQ job lock: a worker that dies holding a job loses it after about this long. */
   lockDurationMs: number;
+  /** Leader lease; a leader that stops or hangs is replaced within about 4/3 of it. */
+  leaderLeaseMs: number;
+  /** Run a restore drill after every scheduled backup. */
+  verifyScheduledBackups: boolean;
+  /** Attempts and first retry delay of scheduled backups (the api sets its own runs' from the same variables). */
+  backupAttempts: number;
+  backupBackoffMs: number;
 }
 
 /** Reads the worker's settings from the environment; a bad value stops the start with its name. */
@@ -41,5 +48,9 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     changoVersion: env.CHANGO_VERSION || SERVICE_VERSION,
     partBytes: integerSetting(env, 'CHANGO_S3_PART_BYTES', UPLOAD_PART_BYTES, 5 * 1024 * 1024, 1024 ** 3),
     lockDurationMs: integerSetting(env, 'CHANGO_JOB_LOCK_MS', 30_000, 1_000, 600_000),
+    leaderLeaseMs: integerSetting(env, 'CHANGO_LEADER_LEASE_MS', 15_000, 1_000, 120_000),
+    verifyScheduledBackups: booleanSetting(env, 'CHANGO_VERIFY_SCHEDULED', true),
+    backupAttempts: integerSetting(env, 'CHANGO_BACKUP_ATTEMPTS', 3, 1, 20),
+    backupBackoffMs: integerSetting(env, 'CHANGO_BACKUP_BACKOFF_MS', 10_000, 10, 3_600_000),
   };
 }

@@ -9,16 +9,21 @@ import {
   type ControlJobData,
   type ControlOutcome,
   type ObjectsResult,
+  type BackupDestination,
   type WorkerTransportKey,
 } from '@chango/contracts';
 import { BackupBucket, S3Failure } from '@chango/s3';
-import { metadataWrites, type ControlPlaneState } from '@chango/state';
+import type { ControlPlaneState } from '@chango/state';
 import type { Logger } from '@chango/telemetry';
+import type { DestinationReplica } from './destination-replica.js';
 
 export interface ControlContext {
   state: ControlPlaneState;
   transportKey: WorkerTransportKey;
   log: Logger;
+  replica: DestinationReplica;
+  /** After a save: bring the schedule in line with it. */
+  saved: (destination: BackupDestination) => Promise<void>;
 }
 
 type AnyOutcome = ControlOutcome<ConfigResult | ObjectsResult>;
@@ -51,8 +56,12 @@ async function saveDestination(data: Extract<ControlJobData, { op: 'config.put' 
     return { ok: false, status: 400, error: 'invalid_config', field: 'secretKey', message: 'is required: no secret key is stored yet' };
   }
   const destination = resolveDestination(parsed.data, secretKey);
-  await ctx.state.commit((tx) => metadataWrites.putBackupDestination(tx, destination));
-  ctx.log.info({ endpoint: destination.endpoint, bucket: destination.bucket, prefix: destination.prefix, secretKeyChanged: Boolean(data.sealedSecretKey) }, 'backup destination saved');
+  const revision = await ctx.replica.save(destination);
+  await ctx.saved(destination);
+  ctx.log.info(
+    { endpoint: destination.endpoint, bucket: destination.bucket, prefix: destination.prefix, schedule: destination.schedule, revision: revision.revision, secretKeyChanged: Boolean(data.sealedSecretKey) },
+    'backup destination saved',
+  );
   return { ok: true, value: { config: toPublicDestination(destination) } };
 }
 

@@ -1,20 +1,37 @@
 #!/usr/bin/env node
 import { Redis } from 'ioredis';
-import { Worker } from 'bullmq';
-import { QUEUES, redisKeys, workerTransportKey } from '@chango/contracts';
+import { Queue, Worker, type Job } from 'bullmq';
+import {
+  QUEUES,
+  VERIFY_JOB,
+  WORKER_HEARTBEAT_EVERY_MS,
+  redisKeys,
+  workerTransportKey,
+  type BackupJobData,
+  type BackupOutcome,
+  type VerificationRecord,
+  type VerifyJobData,
+} from '@chango/contracts';
 import { ControlPlaneState } from '@chango/state';
 import { createLogger } from '@chango/telemetry';
 import { runBackup } from './backup-job.js';
+import { BackupSchedule } from './backup-schedule.js';
 import { readWorkerConfig } from './config.js';
 import { runControlJob } from './control-jobs.js';
+import { DestinationReplica } from './destination-replica.js';
 import { Heartbeat } from './heartbeat.js';
+import { LeaderLease } from './leader-lease.js';
+import { RunLedger } from './run-ledger.js';
+import { runVerify } from './verify-job.js';
 import { prepareWorkDir } from './work-dir.js';
 
 /**
  * The master-host worker: the one process that holds kms/, iam/ and metadata/
- * open, and runs the jobs the api enqueues. A start-up it cannot make safely
- * (no, short or wrong root secret; stores held by another process) ends it at
- * once with one line on stderr and exit status 1, so systemd and operators see why.
+ * open. Every master host runs one; the one holding the leader lease takes the
+ * jobs (backups, drills, control requests) and keeps the schedule, the others
+ * stand by and follow the destination. A start-up it cannot make safely (no,
+ * short or wrong root secret; stores held by another process) ends it at once
+ * with one line on stderr and exit status 1, so systemd and operators see why.
  */
 async function main(): Promise<void> {
   const log = createLogger('chango-worker');
@@ -26,36 +43,86 @@ async function main(): Promise<void> {
   const transportKey = workerTransportKey(config.rootSecret);
   const connection = { url: config.redisUrl, maxRetriesPerRequest: null };
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  redis.on('error', () => undefined); // reported by the heartbeat, once
+  redis.on('error', () => undefined); // reported by the heartbeat and the lease, once
   const heartbeat = new Heartbeat(redis, config.queuePrefix, config.nodeId, transportKey.publicKey, log);
+  const ledger = new RunLedger(redis, config.queuePrefix, log);
+  const backupQueue = new Queue<BackupJobData | VerifyJobData>(QUEUES.backup, { connection, prefix: config.queuePrefix });
+  backupQueue.on('error', () => undefined);
+  const schedule = new BackupSchedule(backupQueue as Queue<BackupJobData>, { attempts: config.backupAttempts, backoffMs: config.backupBackoffMs }, log);
+  let lease: LeaderLease | undefined;
+  const reconcileSchedule = async () => {
+    if (lease?.isLeader) await schedule.reconcile(await state.metadata.backupDestination());
+  };
+  const replica = new DestinationReplica(redis, config.queuePrefix, state, config.rootSecret, config.nodeId, log, reconcileSchedule);
+  const queueVerify = async (key: string) => {
+    await backupQueue.add(VERIFY_JOB, { key, requestedBy: config.nodeId }, {
+      attempts: config.backupAttempts,
+      backoff: { type: 'exponential', delay: config.backupBackoffMs },
+      removeOnComplete: { count: 1000 },
+      removeOnFail: { count: 1000 },
+    });
+  };
 
-  const backups = new Worker(QUEUES.backup, (job) => runBackup(job, { state, config, log }), {
+  // Created paused (autorun: false): only the leader takes jobs.
+  lease = new LeaderLease(redis, config.queuePrefix, config.nodeId, config.leaderLeaseMs, {
+    gained: async () => {
+      await replica.sync();
+      await reconcileSchedule();
+      for (const worker of [backups, control]) void worker.resume();
+    },
+    lost: async () => {
+      await Promise.all([backups.pause(true), control.pause(true)]);
+    },
+    renewed: reconcileSchedule,
+  }, log);
+  const leaderLease = lease;
+  const backups = new Worker<BackupJobData | VerifyJobData, BackupOutcome | VerificationRecord>(
+    QUEUES.backup,
+    (job) =>
+      job.name === VERIFY_JOB
+        ? runVerify(job as Job<VerifyJobData, VerificationRecord>, { state, config, log, ledger })
+        : runBackup(job as Job<BackupJobData, BackupOutcome>, { state, config, log, lease: leaderLease, ledger, queueVerify }),
+    {
+      connection,
+      prefix: config.queuePrefix,
+      autorun: false,
+      concurrency: 1,
+      lockDuration: config.lockDurationMs,
+      stalledInterval: config.lockDurationMs,
+      maxStalledCount: 1,
+    },
+  );
+  const control = new Worker(QUEUES.control, (job) => runControlJob(job, { state, transportKey, log, replica, saved: reconcileSchedule }), {
     connection,
     prefix: config.queuePrefix,
-    concurrency: 1,
-    lockDuration: config.lockDurationMs,
-    stalledInterval: config.lockDurationMs,
-    maxStalledCount: 1,
-  });
-  const control = new Worker(QUEUES.control, (job) => runControlJob(job, { state, transportKey, log }), {
-    connection,
-    prefix: config.queuePrefix,
+    autorun: false,
     concurrency: 4,
   });
   for (const worker of [backups, control]) {
-    worker.on('failed', (job, err) => log.error({ queue: worker.name, jobId: job?.id, attempts: job?.attemptsMade, reason: err.message }, 'job failed'));
+    worker.on('failed', (job, err) => log.error({ queue: worker.name, jobId: job?.id, job: job?.name, attempts: job?.attemptsMade, reason: err.message }, 'job failed'));
     worker.on('error', (err) => log.error({ queue: worker.name, err: err.message }, 'queue connection error'));
   }
+
   await heartbeat.start();
-  log.info({ dataDir: config.dataDir, nodeId: config.nodeId, prefix: config.queuePrefix, workers: redisKeys(config.queuePrefix).workers }, 'worker ready: control-plane state open, taking jobs');
+  await replica.sync();
+  const following = setInterval(() => void replica.sync(), WORKER_HEARTBEAT_EVERY_MS);
+  await lease.start();
+  log.info(
+    { dataDir: config.dataDir, nodeId: config.nodeId, prefix: config.queuePrefix, leader: lease.isLeader, leaseMs: config.leaderLeaseMs, workers: redisKeys(config.queuePrefix).workers },
+    'worker ready: control-plane state open',
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'worker stopping: finishing the job in hand');
+    clearInterval(following);
+    // Finish the job in hand while still holding the lease, then hand the lease over at once.
     await Promise.all([backups.close(), control.close()]);
+    await leaderLease.stop();
     await heartbeat.stop();
+    await backupQueue.close().catch(() => undefined);
     redis.disconnect();
     await state.close();
     process.exit(0);

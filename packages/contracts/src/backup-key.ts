@@ -8,6 +8,8 @@
 const KEY_PATTERN = /^chango-(\d{8}T\d{6}Z)-([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})\.tar\.gz$/;
 
 export const SIDECAR_SUFFIX = '.sha256';
+/** `<key>.verify.json`: the last restore drill of the archive (a VerificationRecord). */
+export const VERIFY_SUFFIX = '.verify.json';
 
 export function backupTimestamp(date: Date): string {
   return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
@@ -35,6 +37,10 @@ export function parseBackupKey(prefix: string, key: string): ParsedBackupKey | u
 
 export function sidecarKey(key: string): string {
   return key + SIDECAR_SUFFIX;
+}
+
+export function verifyRecordKey(key: string): string {
+  return key + VERIFY_SUFFIX;
 }
 
 /** The sidecar's body: `sha256sum` output for the archive's file name, so `sha256sum -c` works on a download. */

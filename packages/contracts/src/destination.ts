@@ -43,6 +43,12 @@ export const cronSchedule = z
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 
+/** An IANA time zone the schedule is read in (e.g. Europe/Berlin); UTC by default. */
+const timezone = z
+  .string()
+  .max(64)
+  .refine(isTimeZone, 'must be an IANA time zone name such as UTC or Europe/Berlin');
+
 export const SSE_MODES = ['AES256', 'aws:kms', 'none'] as const;
 export type SseMode = (typeof SSE_MODES)[number];
 
@@ -60,6 +66,7 @@ const sharedFields = {
   prefix: prefix.optional(),
   accessKey,
   schedule: cronSchedule.nullable().optional(),
+  timezone: timezone.optional(),
   sse: z.enum(SSE_MODES).optional(),
   retention: retention.nullable().optional(),
   addressing: z.enum(ADDRESSING_STYLES).optional(),
@@ -78,11 +85,21 @@ export const BackupDestinationSchema = z.strictObject({
   accessKey,
   secretKey,
   schedule: cronSchedule.nullable(),
+  // Destinations stored before time zones existed read as UTC.
+  timezone: timezone.default('UTC'),
   sse: z.enum(SSE_MODES),
   retention: retention.nullable(),
   addressing: z.enum(ADDRESSING_STYLES),
 });
 export type BackupDestination = z.infer<typeof BackupDestinationSchema>;
+
+/** Which edit of the destination a store holds: every save bumps it, and workers adopt a higher one (see destination-replica.ts). */
+export interface DestinationRevision {
+  revision: number;
+  updatedAt: string;
+  /** Node id of the worker that saved it. */
+  updatedBy: string;
+}
 
 /** What may leave the worker: the destination without the secret's value. */
 export type PublicDestination = Omit<BackupDestination, 'secretKey'> & { secretKeySet: true };
@@ -98,11 +115,22 @@ export function resolveDestination(update: Omit<DestinationUpdate, 'secretKey'>,
     ...update,
     prefix: update.prefix ?? '',
     schedule: update.schedule ?? null,
+    timezone: update.timezone ?? 'UTC',
     sse: update.sse ?? 'AES256',
     retention: update.retention ?? null,
     addressing: update.addressing ?? 'path',
     secretKey,
   });
+}
+
+/** When a schedule fires next after `after`, in its time zone; null when it never does (or is off). */
+export function nextScheduledRun(schedule: string | null, timezone: string, after: Date = new Date()): Date | null {
+  if (!schedule) return null;
+  try {
+    return CronExpressionParser.parse(schedule, { tz: timezone, currentDate: after }).next().toDate();
+  } catch {
+    return null;
+  }
 }
 
 /** The reason `expression` is not a schedule we accept, or undefined. */
@@ -116,6 +144,15 @@ export function cronProblem(expression: string): string | undefined {
     return undefined;
   } catch (err) {
     return `is not a valid cron expression: ${(err as Error).message}`;
+  }
+}
+
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
   }
 }
 

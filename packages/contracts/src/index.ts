@@ -6,3 +6,4 @@ export * from './sealed-transport.js';
 export * from './validation.js';
 export * from './settings.js';
 export * from './api-tokens.js';
+export * from './retention.js';

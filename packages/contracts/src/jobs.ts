@@ -1,7 +1,7 @@
 import type { DestinationUpdate, PublicDestination } from './destination.js';
 import type { SealedForWorker } from './sealed-transport.js';
 
-export type BackupTrigger = 'api' | 'schedule' | 'cli';
+export type BackupTrigger = 'api' | 'schedule';
 
 export interface BackupJobData {
   trigger: BackupTrigger;
@@ -11,7 +11,8 @@ export interface BackupJobData {
   attemptKey?: string;
 }
 
-export type BackupPhase = 'queued' | 'checkpoint' | 'archive' | 'upload' | 'commit' | 'done';
+/** 'verify' is the single phase of a restore drill job. */
+export type BackupPhase = 'queued' | 'checkpoint' | 'archive' | 'upload' | 'commit' | 'done' | 'verify';
 
 export interface BackupProgress {
   phase: BackupPhase;
@@ -47,10 +48,87 @@ export interface BackupResult {
   records: StoreCounts;
   /** Size of the checkpoint that was archived, before compression. */
   checkpointBytes: number;
+  trigger: BackupTrigger;
+  /** The worker (master host) that made it. */
+  nodeId: string;
+  /** Keys retention removed after this backup (archives; their sidecars went with them). */
+  retentionDeleted: string[];
   writerPauseMs: number;
   startedAt: string;
   finishedAt: string;
   durationMs: number;
+}
+
+/** A scheduled tick that found a backup running (or one made since it fired) completes without making a second one. */
+export interface SkippedBackup {
+  skipped: true;
+  reason: string;
+  /** When the tick fired. */
+  tickAt: string;
+  /** The backup that covers this tick. */
+  coveredBy: { jobId: string; key: string };
+}
+
+export type BackupOutcome = BackupResult | SkippedBackup;
+
+export function isSkippedBackup(outcome: BackupOutcome | null | undefined): outcome is SkippedBackup {
+  return typeof outcome === 'object' && outcome !== null && 'skipped' in outcome;
+}
+
+export interface VerifyJobData {
+  /** The archive to drill; its sidecar must exist. */
+  key: string;
+  requestedBy: string;
+}
+
+/**
+ * The outcome of a restore drill: written beside the archive as `<key>.verify.json`
+ * (so it travels with the backup, and retention can tell which backups are proven)
+ * and kept in Redis as the last one for status and metrics.
+ */
+export interface VerificationRecord {
+  key: string;
+  ok: boolean;
+  verifiedAt: string;
+  durationMs: number;
+  /** Node id of the worker that ran the drill. */
+  nodeId: string;
+  sha256: string | null;
+  /** Records found in the restored stores (equal to the manifest's when ok). */
+  records: StoreCounts | null;
+  /** Why the drill failed, in words. */
+  error: string | null;
+}
+
+/** A backup run as status and metrics remember it (last success, last failure). */
+export interface RunRecord {
+  jobId: string;
+  trigger: BackupTrigger;
+  nodeId: string;
+  startedAt: string;
+  finishedAt: string;
+  key: string | null;
+  sha256: string | null;
+  size: number | null;
+  durationMs: number;
+  error: string | null;
+}
+
+export interface LeaderInfo {
+  nodeId: string;
+  /** Fencing token of its lease: grows by one each time leadership changes hands. */
+  epoch: number;
+  since: string;
+}
+
+/** `GET /admin/api/backup/status`. */
+export interface BackupStatus {
+  leader: LeaderInfo | null;
+  workers: string[];
+  schedule: { cron: string; timezone: string; nextRunAt: string | null } | null;
+  lastSuccess: RunRecord | null;
+  lastFailure: RunRecord | null;
+  lastVerify: VerificationRecord | null;
 }
 
 export type ControlJobData =
@@ -65,6 +143,8 @@ export interface BackupObject {
   /** From the sidecar; null when the archive has none (incomplete: not a backup). */
   sha256: string | null;
   complete: boolean;
+  /** The last restore drill of it (`<key>.verify.json`), if any. */
+  verify: { ok: boolean; verifiedAt: string } | null;
 }
 
 export interface ConfigResult {

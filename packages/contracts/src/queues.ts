@@ -1,3 +1,5 @@
+import type { LeaderInfo } from './jobs.js';
+
 /**
  * Names shared by the api and the worker: BullMQ queues, job names, and the
  * few plain Redis keys beside them. Everything lives under one prefix
@@ -7,13 +9,17 @@
 export const DEFAULT_QUEUE_PREFIX = 'chango';
 
 export const QUEUES = {
-  /** Backups (and later verify drills): one at a time, long-running. */
+  /** Backups and verify drills: one at a time, on the leader only, long-running. */
   backup: 'backup',
   /** Short requests the worker answers for the api: config get/put, object listing. */
   control: 'control',
 } as const;
 
 export const BACKUP_JOB = 'backup';
+/** A restore drill of one backup (apps/worker verify-job.ts). */
+export const VERIFY_JOB = 'verify';
+/** The one BullMQ job scheduler that runs scheduled backups; the leader keeps it equal to the stored destination's schedule. */
+export const BACKUP_SCHEDULER_ID = 'backup-schedule';
 /** Deduplication id of backup jobs: while one is waiting or running, a second trigger gets that one. */
 export const BACKUP_DEDUPLICATION_ID = 'backup-run';
 
@@ -27,11 +33,31 @@ export const CONTROL_JOBS = {
 export const WORKER_HEARTBEAT_TTL_MS = 15_000;
 export const WORKER_HEARTBEAT_EVERY_MS = 5_000;
 
+/** Reads the leader lease's value (`<epoch>|<nodeId>|<since ms>`); null when there is none or it is not one. */
+export function parseLeaseValue(value: string | null): LeaderInfo | null {
+  const match = value ? /^(\d+)\|(.+)\|(\d+)$/.exec(value) : null;
+  if (!match?.[1] || !match[2] || !match[3]) return null;
+  return { epoch: Number(match[1]), nodeId: match[2], since: new Date(Number(match[3])).toISOString() };
+}
+
 export function redisKeys(prefix: string) {
   return {
     /** Sorted set: node id → time of its last heartbeat (ms). */
     workers: `${prefix}:workers`,
     /** The workers' X25519 public key for sealing secrets (see sealed-transport.ts). */
     transportKey: `${prefix}:worker-transport-key`,
+    /** The leader lease: `<epoch>|<nodeId>|<since ms>`, with a TTL the leader keeps renewing. */
+    leader: `${prefix}:leader`,
+    /** Counter handing out fencing tokens (epochs), one per lease taken. */
+    leaderEpoch: `${prefix}:leader-epoch`,
+    /** The latest destination, sealed for the workers, so every master host's metadata store follows it. */
+    destination: `${prefix}:destination`,
+    /** JSON RunRecord of the last backup that committed / failed for good. */
+    lastSuccess: `${prefix}:last-success`,
+    lastFailure: `${prefix}:last-failure`,
+    /** JSON VerificationRecord of the last restore drill. */
+    lastVerify: `${prefix}:last-verify`,
+    /** Hash of counters the workers keep (shared, so api replicas never double count). */
+    counters: `${prefix}:counters`,
   };
 }

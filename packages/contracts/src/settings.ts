@@ -8,3 +8,12 @@ export function integerSetting(env: NodeJS.ProcessEnv, name: string, fallback: n
   }
   return value;
 }
+
+/** Reads a true/false setting from the environment; anything else is refused with the variable's name. */
+export function booleanSetting(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new Error(`${name} must be true or false, got "${raw}"`);
+}

@@ -5,9 +5,12 @@ import {
   parseSidecar,
   sidecarBody,
   sidecarKey,
+  verifyRecordKey,
   SIDECAR_SUFFIX,
+  VERIFY_SUFFIX,
   type BackupDestination,
   type BackupObject,
+  type VerificationRecord,
 } from '@chango/contracts';
 import { createS3Client, sseHeaders } from './client.js';
 import { describeS3Error, S3Failure } from './errors.js';
@@ -20,6 +23,17 @@ export interface ArchiveFacts {
   size: number;
   sha256: string;
   backupId: string;
+}
+
+/** An archive opened for reading, with what the destination says about it. */
+export interface OpenedArchive {
+  key: string;
+  stream: Readable;
+  size: number;
+  /** The checksum in the object's user metadata (set at upload), if any. */
+  metadataSha256: string | null;
+  /** The checksum in the sidecar, if there is one (no sidecar: the backup never committed). */
+  sidecarSha256: string | null;
 }
 
 /**
@@ -105,7 +119,50 @@ export class BackupBucket {
   /** Removes an archive, its sidecar and any incomplete multipart upload of it. Missing pieces are fine. */
   async discard(key: string): Promise<void> {
     await this.client.removeIncompleteUpload(this.bucket, key).catch(() => undefined);
-    await this.client.removeObjects(this.bucket, [key, sidecarKey(key)]).catch(() => undefined);
+    await this.client.removeObjects(this.bucket, [key, sidecarKey(key), verifyRecordKey(key)]).catch(() => undefined);
+  }
+
+  /**
+   * Deletes backups for retention: each archive with its sidecar and drill
+   * record. Only keys that parse as our archives under the prefix are
+   * accepted — anything else is a bug upstream and is refused, not deleted.
+   */
+  async remove(keys: readonly string[]): Promise<void> {
+    const foreign = keys.filter((key) => !parseBackupKey(this.destination.prefix, key));
+    if (foreign.length > 0) throw new Error(`refusing to delete objects that are not chango backups under '${this.destination.prefix}': ${foreign.join(', ')}`);
+    const objects = keys.flatMap((key) => [key, sidecarKey(key), verifyRecordKey(key)]);
+    const errors = await this.call(`deleting ${keys.length} old backup(s)`, false, () => this.client.removeObjects(this.bucket, objects));
+    const failed = errors.filter((e) => e && typeof e === 'object' && 'Code' in e && (e as { Code?: string }).Code !== 'NoSuchKey');
+    if (failed.length > 0) throw new S3Failure('other', `deleting old backups from bucket ${this.bucket}: the endpoint refused ${failed.length} deletion(s): ${JSON.stringify(failed).slice(0, 300)}`, true, 'DeleteFailed');
+  }
+
+  /**
+   * Opens an archive for download: the object's stream, its size, the checksum
+   * from its metadata and the one from its sidecar. The caller compares them
+   * with what it reads (see @chango/restore).
+   */
+  async open(key: string): Promise<OpenedArchive> {
+    if (!parseBackupKey(this.destination.prefix, key)) {
+      throw new S3Failure('other', `${key} is not a chango backup key under prefix '${this.destination.prefix}' (expected ${this.destination.prefix}chango-<YYYYMMDDTHHMMSSZ>-<uuid>.tar.gz)`, false, 'NotABackupKey');
+    }
+    const stat = await this.call(`looking up ${key}`, false, () => this.client.statObject(this.bucket, key));
+    const sidecarSha256 = (await this.readSidecar(key).catch((err: unknown) => {
+      if (err instanceof S3Failure && err.kind === 'not-found') return undefined;
+      throw err;
+    })) ?? null;
+    const stream = await this.call(`downloading ${key}`, false, () => this.client.getObject(this.bucket, key));
+    return { key, stream, size: stat.size, metadataSha256: stat.metaData[META_SHA256] ?? null, sidecarSha256 };
+  }
+
+  /** Writes the outcome of a restore drill beside the archive. */
+  async recordVerification(record: VerificationRecord): Promise<void> {
+    const body = `${JSON.stringify(record, null, 2)}\n`;
+    await this.call(`writing ${verifyRecordKey(record.key)}`, true, () =>
+      this.client.putObject(this.bucket, verifyRecordKey(record.key), Buffer.from(body), Buffer.byteLength(body), {
+        'Content-Type': 'application/json',
+        ...sseHeaders(this.destination.sse),
+      }),
+    );
   }
 
   /** Aborts incomplete multipart uploads of our archives under the prefix (left by a crashed worker). Returns their keys. */
@@ -131,21 +188,58 @@ export class BackupBucket {
       return found;
     });
     const names = new Set(entries.map((e) => e.name));
-    const archives = entries.filter((e) => parseBackupKey(this.destination.prefix, e.name)).sort((a, b) => (a.name < b.name ? 1 : -1));
+    // Newest first: by the key's timestamp (second resolution), then by the upload's time, which tells apart two backups of one second.
+    const archives = entries
+      .map((entry) => ({ ...entry, taken: parseBackupKey(this.destination.prefix, entry.name)?.timestamp.getTime() }))
+      .filter((entry): entry is typeof entry & { taken: number } => entry.taken !== undefined)
+      .sort((a, b) => b.taken - a.taken || b.lastModified.getTime() - a.lastModified.getTime());
     const result: BackupObject[] = [];
     for (const entry of archives) {
       const sha256 = names.has(entry.name + SIDECAR_SUFFIX) ? await this.readSidecar(entry.name) : undefined;
-      result.push({ key: entry.name, size: entry.size, lastModified: entry.lastModified.toISOString(), sha256: sha256 ?? null, complete: sha256 !== undefined });
+      const verify = names.has(entry.name + VERIFY_SUFFIX) ? await this.readVerification(entry.name) : undefined;
+      result.push({
+        key: entry.name,
+        size: entry.size,
+        lastModified: entry.lastModified.toISOString(),
+        sha256: sha256 ?? null,
+        complete: sha256 !== undefined,
+        verify: verify ? { ok: verify.ok, verifiedAt: verify.verifiedAt } : null,
+      });
     }
     return result;
   }
 
-  private async readSidecar(key: string): Promise<string | undefined> {
-    return this.call(`reading ${sidecarKey(key)}`, false, async () => {
-      const stream = await this.client.getObject(this.bucket, sidecarKey(key));
+  /** The checksum in `<key>.sha256`; undefined when the sidecar does not hold one. */
+  async readSidecar(key: string): Promise<string | undefined> {
+    return parseSidecar(await this.readSmallObject(sidecarKey(key)));
+  }
+
+  /** The drill record `<key>.verify.json`; undefined when it is not one (written by hand, damaged). */
+  async readVerification(key: string): Promise<VerificationRecord | undefined> {
+    try {
+      const record = JSON.parse(await this.readSmallObject(verifyRecordKey(key))) as VerificationRecord;
+      return typeof record.ok === 'boolean' && typeof record.verifiedAt === 'string' ? record : undefined;
+    } catch (err) {
+      if (err instanceof S3Failure) throw err;
+      return undefined;
+    }
+  }
+
+  private async readSmallObject(key: string): Promise<string> {
+    return this.call(`reading ${key}`, false, async () => {
+      const stream = await this.client.getObject(this.bucket, key);
       const chunks: Buffer[] = [];
-      for await (const chunk of stream) chunks.push(chunk as Buffer);
-      return parseSidecar(Buffer.concat(chunks).toString('utf8'));
+      let bytes = 0;
+      for await (const chunk of stream) {
+        bytes += (chunk as Buffer).length;
+        // Sidecars and drill records are a few hundred bytes; anything big is not one of ours.
+        if (bytes > 64 * 1024) {
+          stream.destroy();
+          break;
+        }
+        chunks.push(chunk as Buffer);
+      }
+      return Buffer.concat(chunks).toString('utf8');
     });
   }
 

@@ -3,7 +3,7 @@
  * carry a `code` (S3's, or Node's for sockets) and, against some servers
  * (Ceph RGW), an empty message: never let that surface as "Error: undefined".
  */
-export type S3FailureKind = 'credentials' | 'permission' | 'bucket-missing' | 'sse-refused' | 'unreachable' | 'transient' | 'other';
+export type S3FailureKind = 'credentials' | 'permission' | 'bucket-missing' | 'sse-refused' | 'not-found' | 'unreachable' | 'transient' | 'other';
 
 export class S3Failure extends Error {
   override readonly name = 'S3Failure';
@@ -49,6 +49,9 @@ export function describeS3Error(err: unknown, ctx: S3Context): S3Failure {
   }
   if (code === 'NoSuchBucket') {
     return new S3Failure('bucket-missing', `bucket "${ctx.bucket}" does not exist at ${at} (NoSuchBucket): create it first, backups go to a pre-created bucket`, false, code);
+  }
+  if (code === 'NoSuchKey' || code === 'NotFound') {
+    return new S3Failure('not-found', `no such object at ${at}, bucket "${ctx.bucket}" while ${ctx.operation} (${code}): check the key with \`chango-backup list\``, false, code);
   }
   if (code === 'AccessDenied') {
     return new S3Failure(

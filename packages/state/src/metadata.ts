@@ -1,4 +1,4 @@
-import type { BackupDestination } from '@chango/contracts';
+import { BackupDestinationSchema, type BackupDestination, type DestinationRevision } from '@chango/contracts';
 import type { Envelope, Kms } from './kms.js';
 import type { RocksStore } from './rocks-store.js';
 import type { Transaction } from './transaction.js';
@@ -52,6 +52,8 @@ export const METADATA_PREFIX = {
 export const METADATA_KEYS = {
   gatewayTopology: 'gateway/topology',
   backupDestination: 'backup/destination',
+  /** Which edit of the destination this store holds (plain: no secret in it); see apps/worker destination-replica.ts. */
+  backupDestinationRevision: 'backup/destination-revision',
 } as const;
 
 const componentSecretsContext = (id: string) => `metadata/${METADATA_PREFIX.component}${id}#secrets`;
@@ -78,8 +80,9 @@ export const metadataWrites = {
   putNginxSite(tx: Transaction, site: NginxSite): void {
     tx.putJson('metadata', METADATA_PREFIX.nginx + site.name, site);
   },
-  putBackupDestination(tx: Transaction, destination: BackupDestination): void {
+  putBackupDestination(tx: Transaction, destination: BackupDestination, revision?: DestinationRevision): void {
     tx.putJson('metadata', METADATA_KEYS.backupDestination, tx.kms.encrypt(JSON.stringify(destination), destinationContext));
+    if (revision) tx.putJson('metadata', METADATA_KEYS.backupDestinationRevision, revision);
   },
 };
 
@@ -117,6 +120,11 @@ export class MetadataReader {
 
   async backupDestination(): Promise<BackupDestination | undefined> {
     const sealed = await this.store.getJson<Envelope>(METADATA_KEYS.backupDestination);
-    return sealed && (JSON.parse(this.kms.decryptString(sealed, destinationContext)) as BackupDestination);
+    // Parsed, not cast: fields added since it was stored get their defaults.
+    return sealed && BackupDestinationSchema.parse(JSON.parse(this.kms.decryptString(sealed, destinationContext)));
+  }
+
+  backupDestinationRevision(): Promise<DestinationRevision | undefined> {
+    return this.store.getJson<DestinationRevision>(METADATA_KEYS.backupDestinationRevision);
   }
 }

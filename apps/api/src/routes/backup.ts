@@ -8,7 +8,6 @@ import {
   fieldErrors,
   sealForWorker,
   type BackupJobData,
-  type BackupResult,
   type ConfigResult,
   type ObjectsResult,
 } from '@chango/contracts';
@@ -16,7 +15,8 @@ import type { Logger } from '@chango/telemetry';
 import { requireRole } from '../auth.js';
 import type { ApiConfig } from '../config.js';
 import { HttpError } from '../http-errors.js';
-import { viewJob } from '../job-view.js';
+import { viewJob, type BackupQueueJob } from '../job-view.js';
+import { readStatus } from '../status.js';
 import type { JobQueues } from '../queues.js';
 import type { TokenEntry } from '@chango/contracts';
 import { askWorker } from '../worker-client.js';
@@ -65,21 +65,25 @@ export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps):
 
     const requestedId = randomUUID();
     const data: BackupJobData = { trigger: 'api', requestedBy: req.caller?.name ?? 'unknown' };
-    const added = await queues.call(() =>
-      queues.backup.add(BACKUP_JOB, data, {
-        jobId: requestedId,
-        // While a backup is waiting or running, BullMQ hands back that job instead of adding one.
-        deduplication: { id: BACKUP_DEDUPLICATION_ID },
-        attempts: config.backupAttempts,
-        backoff: { type: 'exponential', delay: config.backupBackoffMs },
-        removeOnComplete: { count: 1000 },
-        removeOnFail: { count: 1000 },
-      }),
-    );
+    // A backup already running (a scheduled one, say) answers this request: one backup at a time per cluster.
+    const running = (await queues.call(() => queues.backup.getActive())).find((j) => j?.name === BACKUP_JOB);
+    const added =
+      running ??
+      (await queues.call(() =>
+        queues.backup.add(BACKUP_JOB, data, {
+          jobId: requestedId,
+          // While an api backup is waiting or running, BullMQ hands back that job instead of adding one.
+          deduplication: { id: BACKUP_DEDUPLICATION_ID },
+          attempts: config.backupAttempts,
+          backoff: { type: 'exponential', delay: config.backupBackoffMs },
+          removeOnComplete: { count: 1000 },
+          removeOnFail: { count: 1000 },
+        }),
+      ));
     const jobId = added.id ?? requestedId;
     const alreadyRunning = jobId !== requestedId;
     log.info({ caller: req.caller?.name, jobId, alreadyRunning }, alreadyRunning ? 'backup requested: one is already under way' : 'backup requested');
-    const job = await queues.call(() => Job.fromId<BackupJobData, BackupResult>(queues.backup, jobId));
+    const job: BackupQueueJob | undefined = await queues.call(() => Job.fromId(queues.backup, jobId));
     if (!job) throw new HttpError(500, 'internal', `job ${jobId} vanished right after it was queued`);
 
     if (wait && config.runWaitMs > 0) {
@@ -89,7 +93,7 @@ export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps):
         // Failed, or still running past the bound: the job's state below says which.
       }
     }
-    const fresh = (await queues.call(() => Job.fromId<BackupJobData, BackupResult>(queues.backup, jobId))) ?? job;
+    const fresh: BackupQueueJob = (await queues.call(() => Job.fromId(queues.backup, jobId))) ?? job;
     const view = await queues.call(() => viewJob(fresh));
     const statusUrl = `${BASE}/jobs/${jobId}`;
     if (view.state === 'completed' && view.result) {
@@ -104,16 +108,20 @@ export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps):
   router.get(`${BASE}/jobs`, viewer, async (req, res) => {
     const limit = parseLimit(req);
     const jobs = await queues.call(() => queues.backup.getJobs(['active', 'waiting', 'delayed', 'prioritized', 'completed', 'failed'], 0, limit - 1));
-    const newest = jobs.filter((j): j is Job<BackupJobData, BackupResult> => Boolean(j)).sort((a, b) => b.timestamp - a.timestamp).slice(0, limit);
+    const newest = (jobs as (BackupQueueJob | undefined)[]).filter((j): j is BackupQueueJob => Boolean(j)).sort((a, b) => b.timestamp - a.timestamp).slice(0, limit);
     res.json({ jobs: await queues.call(() => Promise.all(newest.map(viewJob))) });
   });
 
   router.get(`${BASE}/jobs/:id`, viewer, async (req, res) => {
     const id = String(req.params.id);
     if (!/^[A-Za-z0-9:_-]{1,128}$/.test(id)) throw new HttpError(400, 'invalid_job_id', 'id is not a job id', [{ field: 'id', message: 'is not a job id' }]);
-    const job = await queues.call(() => Job.fromId<BackupJobData, BackupResult>(queues.backup, id));
+    const job: BackupQueueJob | undefined = await queues.call(() => Job.fromId(queues.backup, id));
     if (!job) throw new HttpError(404, 'unknown_job', `no backup job with id ${id} (it may have expired from the history)`);
     res.json(await queues.call(() => viewJob(job)));
+  });
+
+  router.get(`${BASE}/status`, viewer, async (_req, res) => {
+    res.json(await queues.call(() => readStatus(queues)));
   });
 
   router.get(`${BASE}/objects`, viewer, async (_req, res) => {
