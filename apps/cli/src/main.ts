@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerBackupCommands } from './backup-commands.js';
 import { registerStateCommands } from './state-commands.js';
 import { registerTokenCommands } from './token-commands.js';
 import { reportAndExit } from './errors.js';
@@ -9,6 +10,7 @@ const program = new Command()
   .description('Backup and restore of the Chango control plane (kms, iam, metadata)')
   .showHelpAfterError();
 
+registerBackupCommands(program);
 registerStateCommands(program);
 registerTokenCommands(program);
 

@@ -1,0 +1,199 @@
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import type { Readable } from 'node:stream';
+import { Option, type Command } from 'commander';
+import { parseSidecar, type BackupObject } from '@chango/contracts';
+import type { Manifest } from '@chango/archive';
+import { drill, readManifest, resolveOwner, restoreInto, type RestoreReport } from '@chango/restore';
+import { BackupBucket } from '@chango/s3';
+import { DEFAULT_DATA_DIR, isStateError, loadRootSecret } from '@chango/state';
+import { addS3Options, CliError, destinationFromFlags, type S3Flags } from './s3-options.js';
+
+interface SourceFlags extends S3Flags {
+  key?: string;
+  latest?: boolean;
+  file?: string;
+  sha256?: string;
+  json?: boolean;
+}
+
+/** An archive to read, with the checksum it must have (from the sidecar, or given), and where it came from. */
+interface ArchiveSource {
+  stream: Readable;
+  expectedSha256: string | null;
+  origin: string;
+}
+
+/**
+ * `list`, `inspect`, `restore`, `verify`: the commands that work straight
+ * against S3 and disk, for a fresh master where nothing else runs.
+ */
+export function registerBackupCommands(program: Command): void {
+  addS3Options(program.command('list'))
+    .description('list the backups at the destination, newest first')
+    .option('--json', 'print JSON')
+    .action(async (flags: S3Flags & { json?: boolean }) => {
+      const bucket = new BackupBucket(destinationFromFlags(flags));
+      const objects = await bucket.list();
+      console.log(flags.json ? JSON.stringify({ bucket: bucket.bucket, prefix: bucket.destination.prefix, objects }, null, 2) : formatList(bucket, objects));
+    });
+
+  addSourceOptions(addS3Options(program.command('inspect')), true)
+    .description("print a backup's manifest (reads only the archive's first entry)")
+    .option('--json', 'print the manifest as JSON')
+    .action(async (flags: SourceFlags) => {
+      const source = await openSource(flags, { allowIncomplete: true });
+      const manifest = await readManifest(source.stream);
+      console.log(flags.json ? JSON.stringify(manifest, null, 2) : formatManifest(source.origin, manifest));
+    });
+
+  addSourceOptions(addS3Options(program.command('restore')), true)
+    .description('restore a backup into a data dir: download, check the checksum and every file, swap the stores in only when all checked')
+    .requiredOption('--data-dir <dir>', 'the master data dir to restore into (e.g. /var/lib/chango); stores already there are moved aside, not deleted')
+    .option('--owner <user:group>', 'chown the restored stores, like the manual procedure (e.g. chango:chango)')
+    .option('--json', 'print the report as JSON')
+    .action(async (flags: SourceFlags & { dataDir: string; owner?: string }) => {
+      const rootSecret = optionalRootSecret();
+      const owner = flags.owner ? await resolveOwner(flags.owner) : undefined;
+      const source = await openSource(flags, { allowIncomplete: false });
+      const report = await restoreInto(flags.dataDir, source.stream, {
+        ...(source.expectedSha256 ? { expectedSha256: source.expectedSha256 } : {}),
+        ...(rootSecret ? { rootSecret } : {}),
+        ...(owner ? { owner } : {}),
+      });
+      console.log(flags.json ? JSON.stringify(report, null, 2) : formatRestore(source, report, rootSecret !== undefined));
+    });
+
+  addSourceOptions(addS3Options(program.command('verify')), false)
+    .description('restore drill: restore a backup into a temporary folder, open it with the root secret, compare record counts with the manifest')
+    .option('--work-dir <dir>', 'where the temporary restore goes (removed afterwards)', tmpdir())
+    .option('--json', 'print the report as JSON')
+    .action(async (flags: SourceFlags & { workDir: string }) => {
+      const rootSecret = loadRootSecret();
+      const source = await openSource(flags, { allowIncomplete: false });
+      const report = await drill(source.stream, flags.workDir, rootSecret, source.expectedSha256 ? { expectedSha256: source.expectedSha256 } : {});
+      if (flags.json) {
+        console.log(JSON.stringify({ ok: true, origin: source.origin, ...report }, null, 2));
+      } else {
+        const counts = report.storeCheck.records;
+        console.log(
+          [
+            `verified ${source.origin}: it restores.`,
+            `  archive sha256 ${report.sha256} (${report.bytes} bytes)${source.expectedSha256 ? ', equal to the sidecar' : ''}`,
+            `  every file matched the manifest; the stores opened with the root secret; ${report.storeCheck.keks} KEK(s) and ${report.storeCheck.secretsDecrypted} secret field(s) decrypted`,
+            `  records kms=${counts.kms} iam=${counts.iam} metadata=${counts.metadata}, equal to the manifest (${report.durationMs} ms)`,
+          ].join('\n'),
+        );
+      }
+    });
+}
+
+function addSourceOptions(command: Command, allowFile: boolean): Command {
+  command.option('--key <key>', 'object key of the backup (see `chango-backup list`)').option('--latest', 'the newest complete backup at the destination');
+  if (allowFile) {
+    command
+      .option('--file <path>', 'a downloaded .tar.gz instead of S3 (its checksum is checked against <file>.sha256 when present)')
+      .addOption(new Option('--sha256 <hex>', 'the checksum the archive must have (for --file without a .sha256 beside it)'));
+  }
+  return command;
+}
+
+async function openSource(flags: SourceFlags, { allowIncomplete }: { allowIncomplete: boolean }): Promise<ArchiveSource> {
+  const chosen = [flags.key !== undefined, flags.latest === true, flags.file !== undefined].filter(Boolean).length;
+  if (chosen !== 1) throw new CliError('say which backup: exactly one of --key KEY, --latest or --file FILE');
+  if (flags.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(flags.sha256)) throw new CliError('--sha256 must be 64 lowercase hex digits');
+
+  if (flags.file !== undefined) {
+    if (!existsSync(flags.file)) throw new CliError(`--file ${flags.file} does not exist`);
+    const sidecarPath = `${flags.file}.sha256`;
+    let expected = flags.sha256 ?? null;
+    if (existsSync(sidecarPath)) {
+      const fromSidecar = parseSidecar(readFileSync(sidecarPath, 'utf8'));
+      if (!fromSidecar) throw new CliError(`${sidecarPath} is not a sha256sum line: it cannot vouch for the archive`);
+      if (expected && expected !== fromSidecar) throw new CliError(`--sha256 ${expected} disagrees with ${sidecarPath} (${fromSidecar})`);
+      expected = fromSidecar;
+    }
+    if (!expected) process.stderr.write(`chango-backup: warning: no ${sidecarPath} and no --sha256: the archive's checksum cannot be checked (every file is still checked against the manifest)\n`);
+    return { stream: createReadStream(flags.file), expectedSha256: expected, origin: flags.file };
+  }
+
+  const bucket = new BackupBucket(destinationFromFlags(flags));
+  let key = flags.key;
+  if (flags.latest) {
+    const newest = (await bucket.list()).find((object) => object.complete);
+    if (!newest) throw new CliError(`no complete backup under s3://${bucket.bucket}/${bucket.destination.prefix} at ${bucket.destination.endpoint}`);
+    key = newest.key;
+  }
+  const archive = await bucket.open(key as string);
+  const origin = `s3://${bucket.bucket}/${archive.key}`;
+  if (!archive.sidecarSha256 && !allowIncomplete) {
+    archive.stream.destroy();
+    throw new CliError(`${origin} has no sidecar (${archive.key}.sha256): the backup never committed, so it is not restored`);
+  }
+  if (archive.sidecarSha256 && archive.metadataSha256 && archive.sidecarSha256 !== archive.metadataSha256) {
+    archive.stream.destroy();
+    throw new CliError(
+      `${origin}: the sidecar says sha256 ${archive.sidecarSha256} but the object's metadata says ${archive.metadataSha256}: ` +
+        'one of them was changed after the backup; nothing was restored',
+    );
+  }
+  if (flags.sha256 && archive.sidecarSha256 && flags.sha256 !== archive.sidecarSha256) {
+    archive.stream.destroy();
+    throw new CliError(`--sha256 ${flags.sha256} disagrees with the sidecar of ${origin} (${archive.sidecarSha256})`);
+  }
+  return { stream: archive.stream, expectedSha256: flags.sha256 ?? archive.sidecarSha256 ?? archive.metadataSha256, origin };
+}
+
+/** The root secret if one is configured; restore works without it (then the KEKs are not checked). */
+function optionalRootSecret(): Buffer | undefined {
+  try {
+    return loadRootSecret();
+  } catch (err) {
+    if (isStateError(err, 'ROOT_SECRET_MISSING')) return undefined;
+    throw err;
+  }
+}
+
+function formatList(bucket: BackupBucket, objects: BackupObject[]): string {
+  if (objects.length === 0) return `no backups under s3://${bucket.bucket}/${bucket.destination.prefix}`;
+  const rows = objects.map((o) => [
+    o.key,
+    String(o.size),
+    o.lastModified,
+    o.complete ? 'complete' : 'INCOMPLETE',
+    o.verify ? (o.verify.ok ? `verified ${o.verify.verifiedAt}` : `DRILL FAILED ${o.verify.verifiedAt}`) : 'not verified',
+  ]);
+  const header = ['KEY', 'BYTES', 'LAST MODIFIED', 'STATE', 'RESTORE DRILL'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  return [header, ...rows].map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+}
+
+function formatManifest(origin: string, manifest: Manifest): string {
+  const lines = [
+    `${origin}`,
+    `  backup id   ${manifest.backupId}`,
+    `  taken at    ${manifest.timestamp} on ${manifest.hostname} (chango ${manifest.chango.version})`,
+  ];
+  for (const [name, store] of Object.entries(manifest.stores)) {
+    const bytes = store.files.reduce((sum, f) => sum + f.size, 0);
+    lines.push(`  ${name.padEnd(9)}   ${store.records} records, ${store.files.length} files, ${bytes} bytes`);
+    for (const file of store.files) lines.push(`      ${file.path}  ${file.size}  sha256:${file.sha256}`);
+  }
+  return lines.join('\n');
+}
+
+function formatRestore(source: ArchiveSource, report: RestoreReport, secretChecked: boolean): string {
+  return [
+    `restored ${source.origin} into ${report.dataDir}`,
+    `  archive sha256 ${report.sha256}${source.expectedSha256 ? ' (equal to the sidecar)' : ' (not checked: no sidecar)'}; ${report.files} files checked against the manifest`,
+    report.storeCheck
+      ? `  the root secret opens it: ${report.storeCheck.keks} KEK(s), ${report.storeCheck.secretsDecrypted} secret field(s) decrypted; records kms=${report.storeCheck.records.kms} iam=${report.storeCheck.records.iam} metadata=${report.storeCheck.records.metadata}`
+      : secretChecked
+        ? ''
+        : '  no root secret given (CHANGO_ROOT_SECRET_FILE / CHANGO_ROOT_SECRET): the KEKs were not checked; the master needs the same secret to start',
+    report.previousMovedTo ? `  the stores that were there are kept in ${report.previousMovedTo} (remove them once the master runs)` : '',
+    report.owner ? `  owner set to ${report.owner}` : '',
+  ]
+    .filter(Boolean)
+    .join('\n');
+}

@@ -1,0 +1,236 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import type * as Minio from 'minio';
+import type { BackupResult, BackupStatus, VerificationRecord } from '@chango/contracts';
+import type { Manifest } from '@chango/archive';
+import { newRootSecret, SuiteScope, tempDir, treeDigest, waitFor, writeSecretFile } from '../support/fixtures.js';
+import { RunningProcess, WORKER, runCli } from '../support/processes.js';
+import { Stack } from '../support/stack.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
+
+const run = promisify(execFile);
+
+describe('restore, verify, list and inspect from the CLI (real S3, real RocksDB)', () => {
+  const scope = new SuiteScope();
+  let rgw: RgwCluster;
+  let stack: Stack;
+  let s3: Minio.Client;
+  let bucket: string;
+  let s3Env: Record<string, string>;
+  let sourceStats: unknown;
+
+  const backupNow = async () => {
+    const response = await stack.request<BackupResult>('POST', '/admin/api/backup/run');
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    return response.body;
+  };
+  const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { ...s3Env, CHANGO_ROOT_SECRET_FILE: stack.secretFile, ...env });
+  const statsOf = async (dataDir: string) => {
+    const stats = await runCli(['state', 'stats', '--json'], { CHANGO_DATA_DIR: dataDir, CHANGO_ROOT_SECRET_FILE: stack.secretFile });
+    assert.equal(stats.code, 0, stats.stderr);
+    return JSON.parse(stats.stdout) as unknown;
+  };
+
+  before(async () => {
+    rgw = await startRgw();
+    scope.after(() => rgw.stop());
+    s3 = minioClient(rgw);
+    stack = await Stack.start(scope, { users: 5, components: 300, env: { CHANGO_BACKUP_ATTEMPTS: '1', CHANGO_VERIFY_SCHEDULED: 'true' } });
+    bucket = await createTestBucket(rgw);
+    const put = await stack.request('PUT', '/admin/api/backup/config', {
+      body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey },
+    });
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+    s3Env = {
+      CHANGO_S3_ENDPOINT: rgw.endpoint,
+      CHANGO_S3_REGION: rgw.region,
+      CHANGO_S3_BUCKET: bucket,
+      CHANGO_S3_PREFIX: 'prod/',
+      CHANGO_S3_ACCESS_KEY: rgw.accessKey,
+      CHANGO_S3_SECRET_KEY: rgw.secretKey,
+    };
+    sourceStats = await statsOf(stack.dataDir);
+  });
+  after(() => scope.run());
+
+  test('list shows backups newest first; inspect prints the manifest without the secret', async () => {
+    const first = await backupNow();
+    // Keys carry the time to the second: start the second backup in a later second, as two real backups would be.
+    await new Promise((resolve) => setTimeout(resolve, 1_000 - (Date.now() % 1_000) + 10));
+    const second = await backupNow();
+    const listed = await cli(['list', '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const keys = (JSON.parse(listed.stdout) as { objects: { key: string; complete: boolean }[] }).objects.map((o) => o.key);
+    assert.ok(keys.indexOf(second.key) < keys.indexOf(first.key) && keys.indexOf(first.key) >= 0, keys.join(' '));
+    const table = await cli(['list']);
+    assert.match(table.stdout, new RegExp(`${second.key}\\s+${second.size}\\s+\\S+\\s+complete`));
+
+    const inspected = await cli(['inspect', '--key', second.key, '--json']);
+    assert.equal(inspected.code, 0, inspected.stderr);
+    const manifest = JSON.parse(inspected.stdout) as Manifest;
+    assert.equal(manifest.backupId, second.backupId);
+    assert.deepEqual({ kms: manifest.stores.kms.records, iam: manifest.stores.iam.records, metadata: manifest.stores.metadata.records }, second.records);
+    const human = await cli(['inspect', '--key', second.key]);
+    assert.match(human.stdout, new RegExp(`backup id\\s+${second.backupId}`));
+    assert.match(human.stdout, /iam\s+\d+ records, \d+ files/);
+
+    for (const output of [listed.stdout, table.stdout, inspected.stdout, human.stdout, listed.stderr]) assert.ok(!output.includes(rgw.secretKey));
+  });
+
+  test('missing S3 settings and a missing choice of backup are named', async () => {
+    const noBucket = await runCli(['list'], { ...s3Env, CHANGO_S3_BUCKET: '' });
+    assert.equal(noBucket.code, 1);
+    assert.match(noBucket.stderr, /--bucket \/ CHANGO_S3_BUCKET is required/);
+    const noChoice = await cli(['restore', '--data-dir', '/tmp/nowhere']);
+    assert.equal(noChoice.code, 1);
+    assert.match(noChoice.stderr, /exactly one of --key KEY, --latest or --file FILE/);
+    const unknownKey = await cli(['inspect', '--key', 'prod/chango-20200101T000000Z-00000000-0000-4000-8000-000000000000.tar.gz']);
+    assert.equal(unknownKey.code, 1);
+    assert.match(unknownKey.stderr, /no such object/);
+  });
+
+  test('restore round trip: into an empty folder, the worker starts on it and stats equal the source; --owner chowns', async (t) => {
+    await backupNow();
+    const target = join(await tempDir(t, 'chango-restored'), 'data');
+    const restored = await cli(['restore', '--data-dir', target, '--latest', '--owner', 'nobody:nogroup']);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.match(restored.stdout, /the root secret opens it/);
+    assert.deepEqual((await readdir(target)).sort(), ['iam', 'kms', 'metadata']);
+    const { stdout: nobodyUid } = await run('id', ['-u', 'nobody']);
+    assert.equal((await stat(join(target, 'iam'))).uid, Number(nobodyUid.trim()));
+
+    assert.deepEqual(await statsOf(target), sourceStats);
+    const worker = RunningProcess.start(WORKER, { ...stack.env, CHANGO_DATA_DIR: target, CHANGO_QUEUE_PREFIX: `${stack.prefix}-restored`, CHANGO_NODE_ID: 'restored' });
+    t.after(() => worker.stop());
+    await worker.waitForOutput('worker ready');
+    await worker.stop();
+  });
+
+  test('with another root secret the restore refuses and the stores there stay as they were', async (t) => {
+    const dir = await tempDir(t, 'chango-restored');
+    const target = join(dir, 'data');
+    assert.equal((await cli(['restore', '--data-dir', target, '--latest'])).code, 0);
+    const before = await treeDigest(target);
+    const otherSecret = await writeSecretFile(dir, newRootSecret(), 'other-secret');
+    const refused = await cli(['restore', '--data-dir', target, '--latest'], { CHANGO_ROOT_SECRET_FILE: otherSecret });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /root secret/i);
+    assert.deepEqual(await treeDigest(target), before);
+    assert.deepEqual((await readdir(target)).sort(), ['iam', 'kms', 'metadata'], 'no staging folder left behind');
+  });
+
+  test('restore refuses while a worker holds the stores', async () => {
+    const before = await treeDigest(join(stack.dataDir, 'kms'));
+    const refused = await cli(['restore', '--data-dir', stack.dataDir, '--latest']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /in use|held|lock/i);
+    assert.deepEqual(await treeDigest(join(stack.dataDir, 'kms')), before);
+  });
+
+  test('a flipped byte in the object is refused by restore and verify; nothing is written', async (t) => {
+    const backup = await backupNow();
+    const original = await readAll(await s3.getObject(bucket, backup.key));
+    const flipped = Buffer.from(original);
+    const at = Math.floor(flipped.length / 2);
+    flipped[at] = (flipped[at] ?? 0) ^ 0xff;
+    // Same key and same metadata: only the bytes differ, as after bit rot or tampering at rest.
+    await s3.putObject(bucket, backup.key, flipped, flipped.length, { 'chango-sha256': backup.sha256 });
+
+    const target = join(await tempDir(t, 'chango-restored'), 'data');
+    const refused = await cli(['restore', '--data-dir', target, '--key', backup.key]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /the archive.s SHA-256 is [0-9a-f]{64} .* but [0-9a-f]{64} was expected/);
+    assert.deepEqual(await listOrEmpty(target), []);
+    const verify = await cli(['verify', '--key', backup.key]);
+    assert.equal(verify.code, 1);
+    assert.match(verify.stderr, /the archive.s SHA-256 is [0-9a-f]{64} .* but [0-9a-f]{64} was expected/);
+  });
+
+  test('a sidecar that disagrees with the object is refused', async (t) => {
+    const backup = await backupNow();
+    await s3.putObject(bucket, `${backup.key}.sha256`, Buffer.from(`${'0'.repeat(64)}  ${basename(backup.key)}\n`));
+    const target = join(await tempDir(t, 'chango-restored'), 'data');
+    const refused = await cli(['restore', '--data-dir', target, '--key', backup.key]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /the sidecar says sha256 0{64} but the object's metadata says/);
+    assert.deepEqual(await listOrEmpty(target), []);
+  });
+
+  test('a downloaded file restores with --file, checked against the .sha256 beside it', async (t) => {
+    const backup = await backupNow();
+    const dir = await tempDir(t, 'chango-download');
+    const file = join(dir, basename(backup.key));
+    await s3.fGetObject(bucket, backup.key, file);
+    await writeFile(`${file}.sha256`, await readAll(await s3.getObject(bucket, `${backup.key}.sha256`)));
+    const target = join(dir, 'data');
+    const restored = await cli(['restore', '--data-dir', target, '--file', file]);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.match(restored.stdout, new RegExp(`archive sha256 ${backup.sha256} \\(equal to the sidecar\\)`));
+    assert.deepEqual(await statsOf(target), sourceStats);
+
+    await writeFile(`${file}.sha256`, `${'1'.repeat(64)}  ${basename(file)}\n`);
+    const other = join(dir, 'other');
+    await mkdir(other);
+    const refused = await cli(['restore', '--data-dir', other, '--file', file]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /but 1{64} was expected/);
+  });
+
+  test('verify --latest restores into a temporary folder and reports counts equal to the manifest', async () => {
+    const backup = await backupNow();
+    const verified = await cli(['verify', '--latest', '--json']);
+    assert.equal(verified.code, 0, verified.stderr);
+    const report = JSON.parse(verified.stdout) as { ok: boolean; sha256: string; storeCheck: { records: BackupResult['records'] } };
+    assert.equal(report.ok, true);
+    assert.equal(report.sha256, backup.sha256);
+    assert.deepEqual(report.storeCheck.records, backup.records);
+    const noSecret = await runCli(['verify', '--latest'], s3Env);
+    assert.equal(noSecret.code, 1);
+    assert.match(noSecret.stderr, /root secret/i);
+  });
+
+  test('after a scheduled backup the worker runs the drill: <key>.verify.json, status and metrics carry it', async () => {
+    const put = await stack.request('PUT', '/admin/api/backup/config', {
+      body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey, schedule: '*/2 * * * * *' },
+    });
+    assert.equal(put.status, 200);
+    const status = await waitFor('a restore drill', async () => {
+      const now = (await stack.request<BackupStatus>('GET', '/admin/api/backup/status')).body;
+      return now.lastVerify ? now : undefined;
+    }, 60_000, 300);
+    const off = await stack.request('PUT', '/admin/api/backup/config', {
+      body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, schedule: null },
+    });
+    assert.equal(off.status, 200);
+    const drill = status.lastVerify as VerificationRecord;
+    assert.equal(drill.ok, true, drill.error ?? '');
+    const record = JSON.parse((await readAll(await s3.getObject(bucket, `${drill.key}.verify.json`))).toString('utf8')) as VerificationRecord;
+    assert.equal(record.ok, true);
+    const jobs = (await stack.request<{ jobs: { result: BackupResult | null }[] }>('GET', '/admin/api/backup/jobs?limit=500')).body.jobs;
+    const drilled = jobs.find((j) => j.result?.key === drill.key)?.result;
+    assert.ok(drilled, `the drilled key ${drill.key} is a backup of this stack`);
+    assert.deepEqual(record.records, drilled.records);
+    const metrics = await stack.request<string>('GET', '/metrics', { token: null });
+    assert.match(metrics.body, /^chango_backup_last_verify_success 1$/m);
+    const listed = await cli(['list']);
+    assert.match(listed.stdout, new RegExp(`${drill.key}.*verified`));
+  });
+});
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks);
+}
+
+async function listOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch {
+    return [];
+  }
+}
