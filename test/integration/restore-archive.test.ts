@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, test } from 'node:test';
-import { gzipSync } from 'node:zlib';
 import { buildManifest, createArchiveStream, HashingCounter, serializeManifest, type Manifest } from '@chango/archive';
 import {
   assertStoresNotInUse,
@@ -20,10 +19,10 @@ import {
   type RestoreErrorCode,
 } from '@chango/restore';
 import { collectStats, ControlPlaneState, isStateError, seedState, STORE_NAMES, type StateErrorCode, type StateStats } from '@chango/state';
-import { pack as tarPack, type Header } from 'tar-stream';
 import { newRootSecret, SuiteScope, tempDir, type CleanupScope } from '../support/fixtures.js';
 import { REPO_ROOT } from '../support/processes.js';
 import { openState, plantSecrets } from '../support/state.js';
+import { craft, type CraftEntry } from '../support/crafted-archive.js';
 
 // ---------------------------------------------------------------------------
 // One real backup, made once: a seeded state, checkpointed, archived by the real writer.
@@ -125,11 +124,6 @@ async function rejectsWith(work: Promise<unknown>, code: RestoreErrorCode | Stat
   assert.fail(`resolved instead of failing with ${code}`);
 }
 
-interface CraftEntry {
-  header: Partial<Header> & { name: string };
-  content?: Buffer;
-}
-
 /** The entries of the real backup, in the writer's order: manifest.json, then per store its folders and files. */
 async function backupEntries(manifest: Manifest = backup.manifest): Promise<CraftEntry[]> {
   const entries: CraftEntry[] = [{ header: { name: 'manifest.json', type: 'file', mode: 0o600 }, content: serializeManifest(manifest) }];
@@ -140,24 +134,6 @@ async function backupEntries(manifest: Manifest = backup.manifest): Promise<Craf
     }
   }
   return entries;
-}
-
-/** A .tar.gz made with tar-stream's pack and zlib: any header at all, as an attacker would write it. */
-async function craft(entries: CraftEntry[]): Promise<Buffer> {
-  const pack = tarPack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (chunk: unknown) => void chunks.push(chunk as Buffer));
-  const ended = new Promise<void>((resolve) => pack.on('end', () => resolve()));
-  for (const { header, content } of entries) {
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error | null): void => (err ? reject(err) : resolve());
-      if (content) pack.entry(header, content, done);
-      else pack.entry(header, done);
-    });
-  }
-  pack.finalize();
-  await ended;
-  return gzipSync(Buffer.concat(chunks));
 }
 
 /** Index of the first entry after the kms store's files: inserted there, the kms files are already written. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -8,6 +8,7 @@ import type * as Minio from 'minio';
 import type { BackupResult, BackupStatus, VerificationRecord } from '@chango/contracts';
 import type { Manifest } from '@chango/archive';
 import { newRootSecret, SuiteScope, tempDir, treeDigest, waitFor, writeSecretFile } from '../support/fixtures.js';
+import { craft } from '../support/crafted-archive.js';
 import { RunningProcess, WORKER, runCli } from '../support/processes.js';
 import { Stack } from '../support/stack.js';
 import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
@@ -178,6 +179,32 @@ describe('restore, verify, list and inspect from the CLI (real S3, real RocksDB)
     const refused = await cli(['restore', '--data-dir', other, '--file', file]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /but 1{64} was expected/);
+  });
+
+  test('an archive with ../evil, an absolute path or a symlink is refused by name; nothing lands outside or over the stores', async (t) => {
+    const backup = await backupNow();
+    const manifest = Buffer.from((await cli(['inspect', '--key', backup.key, '--json'])).stdout);
+    const box = await tempDir(t, 'chango-evil');
+    const target = join(box, 'data');
+    assert.equal((await cli(['restore', '--data-dir', target, '--latest'])).code, 0);
+    const before = await treeDigest(box);
+    const evil = join(box, 'evil');
+    const cases = [
+      { entry: { header: { name: '../evil', type: 'file' as const }, content: Buffer.from('x') }, named: '../evil' },
+      { entry: { header: { name: evil, type: 'file' as const }, content: Buffer.from('x') }, named: evil },
+      { entry: { header: { name: 'kms/LINK', type: 'symlink' as const, linkname: '/etc/passwd' } }, named: 'kms/LINK' },
+    ];
+    for (const { entry, named } of cases) {
+      const file = join(box, 'evil.tar.gz');
+      await writeFile(file, await craft([{ header: { name: 'manifest.json', type: 'file' }, content: manifest }, { header: { name: 'kms/', type: 'directory' } }, entry]));
+      const refused = await cli(['restore', '--data-dir', target, '--file', file]);
+      assert.equal(refused.code, 1, `${named}: ${refused.stdout}`);
+      assert.ok(refused.stderr.includes(named), `the message names ${named}: ${refused.stderr}`);
+      assert.match(refused.stderr, /do not restore it/);
+      await rm(file);
+      assert.deepEqual(await treeDigest(box), before, `nothing changed after ${named}`);
+      assert.deepEqual(await listOrEmpty(evil), [], 'nothing written at the evil path');
+    }
   });
 
   test('verify --latest restores into a temporary folder and reports counts equal to the manifest', async () => {

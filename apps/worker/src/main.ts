@@ -50,8 +50,14 @@ async function main(): Promise<void> {
   backupQueue.on('error', () => undefined);
   const schedule = new BackupSchedule(backupQueue as Queue<BackupJobData>, { attempts: config.backupAttempts, backoffMs: config.backupBackoffMs }, log);
   let lease: LeaderLease | undefined;
+  // Never throws: a Redis blip here is logged, and the next lease renewal tries again.
   const reconcileSchedule = async () => {
-    if (lease?.isLeader) await schedule.reconcile(await state.metadata.backupDestination());
+    if (!lease?.isLeader) return;
+    try {
+      await schedule.reconcile(await state.metadata.backupDestination());
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'could not bring the backup schedule in line with the stored one; retrying at the next lease renewal');
+    }
   };
   const replica = new DestinationReplica(redis, config.queuePrefix, state, config.rootSecret, config.nodeId, log, reconcileSchedule);
   const queueVerify = async (key: string) => {
@@ -65,10 +71,11 @@ async function main(): Promise<void> {
 
   // Created paused (autorun: false): only the leader takes jobs.
   lease = new LeaderLease(redis, config.queuePrefix, config.nodeId, config.leaderLeaseMs, {
+    // sync() and reconcileSchedule() never throw, so a new leader always starts taking jobs.
     gained: async () => {
       await replica.sync();
-      await reconcileSchedule();
       for (const worker of [backups, control]) void worker.resume();
+      await reconcileSchedule();
     },
     lost: async () => {
       await Promise.all([backups.pause(true), control.pause(true)]);
