@@ -8,17 +8,17 @@
  * peak RSS, the writer pause, and api latency (p50/p99) under concurrent load.
  */
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { buildManifest, createArchiveStream, HashingCounter } from '@chango/archive';
 import type { BackupResult } from '@chango/contracts';
-import { ControlPlaneState, STORE_NAMES } from '@chango/state';
+import { ControlPlaneState } from '@chango/state';
 import { createTestBucket, startRgw } from '../dev/local-rgw.js';
-import { newRootSecret, SuiteScope, tempDir } from '../test/support/fixtures.js';
+import { SuiteScope, tempDir } from '../test/support/fixtures.js';
 import { Stack } from '../test/support/stack.js';
-import { percentile, seedUntil, sizeMiB } from './support.js';
+import { percentile, seededState } from './support.js';
 
 const TARGET_MIB = Number(process.env.BENCH_BACKUP_MIB ?? 256);
 const GZIP_LEVEL = 6;
@@ -64,25 +64,6 @@ async function sampleRssByPhase(stack: Stack, done: Promise<unknown>): Promise<R
   return peaks;
 }
 
-/** A seeded state of TARGET_MIB; kept in BENCH_SEED_DIR (with its root secret) when set, for the next run. */
-async function seededState(work: string): Promise<{ dataDir: string; rootSecret: string; stateMiB: number }> {
-  const keep = process.env.BENCH_SEED_DIR;
-  const dataDir = keep ? join(keep, `state-${TARGET_MIB}MiB`) : join(work, 'data');
-  const secretFile = `${dataDir}.root-secret`;
-  if (keep && existsSync(secretFile)) {
-    const rootSecret = (await readFile(secretFile, 'utf8')).trim();
-    const stateMiB = await sizeMiB(...STORE_NAMES.map((name) => join(dataDir, name)));
-    console.log(`reusing ${stateMiB.toFixed(1)} MiB of seeded state in ${dataDir}`);
-    return { dataDir, rootSecret, stateMiB };
-  }
-  const rootSecret = newRootSecret();
-  const seeded = await seedUntil(dataDir, Buffer.from(rootSecret), TARGET_MIB);
-  await seeded.state.close();
-  if (keep) await writeFile(secretFile, rootSecret, { mode: 0o600 });
-  console.log(`seeded ${seeded.stateMiB.toFixed(1)} MiB (${seeded.components} components) in ${seeded.seconds.toFixed(1)} s`);
-  return { dataDir, rootSecret, stateMiB: seeded.stateMiB };
-}
-
 /** Polls a job until it has finished (an hour at most). */
 async function waitForJob(stack: Stack, jobId: string): Promise<void> {
   const deadline = Date.now() + 3_600_000;
@@ -104,7 +85,7 @@ async function main(): Promise<void> {
   const scope = new SuiteScope();
   try {
     const work = await tempDir(scope, 'chango-bench');
-    const { dataDir, rootSecret, stateMiB } = await seededState(work);
+    const { dataDir, rootSecret, stateMiB } = await seededState(work, TARGET_MIB);
 
     // The local RGW keeps objects in RAM: room for the two backups this bench makes.
     process.env.CHANGO_TEST_RGW_MEMSTORE_MIB ??= String(Math.max(1024, Math.ceil(TARGET_MIB * 2.5)));
