@@ -149,6 +149,40 @@ describe('restore, verify, list and inspect from the CLI (real S3, real RocksDB)
     const verify = await cli(['verify', '--key', backup.key]);
     assert.equal(verify.code, 1);
     assert.match(verify.stderr, /the archive.s SHA-256 is [0-9a-f]{64} .* but [0-9a-f]{64} was expected/);
+
+    // The worker's drill, asked through the api, fails the same way and says so everywhere an operator looks.
+    const asked = await stack.request<{ jobId: string; statusUrl: string }>('POST', '/admin/api/backup/verify', { body: { key: backup.key } });
+    assert.equal(asked.status, 202, JSON.stringify(asked.body));
+    const job = await waitFor('the drill to fail', async () => {
+      const view = (await stack.request<{ state: string; failure: { message: string } | null }>('GET', asked.body.statusUrl)).body;
+      return view.state === 'failed' ? view : undefined;
+    });
+    assert.match(job.failure?.message ?? '', new RegExp(`restore drill of ${backup.key} failed: the archive.s SHA-256 is`));
+    const record = JSON.parse((await readAll(await s3.getObject(bucket, `${backup.key}.verify.json`))).toString('utf8')) as VerificationRecord;
+    assert.equal(record.ok, false);
+    const status = (await stack.request<BackupStatus>('GET', '/admin/api/backup/status')).body;
+    assert.equal(status.lastVerify?.key, backup.key);
+    assert.equal(status.lastVerify?.ok, false);
+    assert.match((await stack.request<string>('GET', '/metrics', { token: null })).body, /^chango_backup_last_verify_success 0$/m);
+    assert.match((await cli(['list'])).stdout, new RegExp(`${backup.key}.*DRILL FAILED`));
+  });
+
+  test('POST /admin/api/backup/verify drills the newest backup; a key that is not a backup is a 400 naming it', async () => {
+    const backup = await backupNow();
+    const bad = await stack.request<{ fields: { field: string }[] }>('POST', '/admin/api/backup/verify', { body: { key: '../etc/passwd' } });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.fields[0]?.field, 'key');
+    const viewer = await stack.request('POST', '/admin/api/backup/verify', { token: stack.viewerToken });
+    assert.equal(viewer.status, 403);
+    const asked = await stack.request<{ statusUrl: string }>('POST', '/admin/api/backup/verify');
+    assert.equal(asked.status, 202, JSON.stringify(asked.body));
+    const job = await waitFor('the drill to pass', async () => {
+      const view = (await stack.request<{ state: string; result: VerificationRecord | null }>('GET', asked.body.statusUrl)).body;
+      return view.state === 'completed' || view.state === 'failed' ? view : undefined;
+    });
+    assert.equal(job.state, 'completed');
+    assert.equal(job.result?.key, backup.key);
+    assert.deepEqual(job.result?.records, backup.records);
   });
 
   test('a sidecar that disagrees with the object is refused', async (t) => {
@@ -225,9 +259,10 @@ describe('restore, verify, list and inspect from the CLI (real S3, real RocksDB)
       body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey, schedule: '*/2 * * * * *' },
     });
     assert.equal(put.status, 200);
-    const status = await waitFor('a restore drill', async () => {
+    const since = Date.now();
+    const status = await waitFor('a restore drill after a scheduled backup', async () => {
       const now = (await stack.request<BackupStatus>('GET', '/admin/api/backup/status')).body;
-      return now.lastVerify ? now : undefined;
+      return now.lastVerify && Date.parse(now.lastVerify.verifiedAt) > since ? now : undefined;
     }, 60_000, 300);
     const off = await stack.request('PUT', '/admin/api/backup/config', {
       body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, schedule: null },

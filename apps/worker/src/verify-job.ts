@@ -26,9 +26,10 @@ export async function runVerify(job: Job<VerifyJobData, VerificationRecord>, ctx
   const destination = await ctx.state.metadata.backupDestination();
   if (!destination) throw new UnrecoverableError('no backup destination is configured: nothing to verify');
   const bucket = new BackupBucket(destination);
+  const key = job.data.key ?? (await newestCompleteBackup(bucket));
   const started = Date.now();
   const record = (fields: Pick<VerificationRecord, 'ok' | 'sha256' | 'records' | 'error'>): VerificationRecord => ({
-    key: job.data.key,
+    key,
     verifiedAt: new Date().toISOString(),
     durationMs: Date.now() - started,
     nodeId: ctx.config.nodeId,
@@ -38,24 +39,33 @@ export async function runVerify(job: Job<VerifyJobData, VerificationRecord>, ctx
   let outcome: VerificationRecord;
   try {
     await job.updateProgress({ phase: 'verify', bytesDone: 0, bytesExpected: null });
-    const archive = await bucket.open(job.data.key);
-    if (!archive.sidecarSha256) throw new DrillRefused(`${job.data.key} has no sidecar (${job.data.key}.sha256): it never committed, so it is not a backup`);
+    const archive = await bucket.open(key);
+    if (!archive.sidecarSha256) {
+      archive.stream.destroy();
+      throw new DrillRefused(`${key} has no sidecar (${key}.sha256): it never committed, so it is not a backup`);
+    }
     if (archive.metadataSha256 && archive.metadataSha256 !== archive.sidecarSha256) {
       archive.stream.destroy();
-      throw new DrillRefused(`the sidecar of ${job.data.key} says ${archive.sidecarSha256} but the object's metadata says ${archive.metadataSha256}: one of them was tampered with`);
+      throw new DrillRefused(`the sidecar of ${key} says ${archive.sidecarSha256} but the object's metadata says ${archive.metadataSha256}: one of them was tampered with`);
     }
     const report = await drill(archive.stream, ctx.config.workDir, ctx.config.rootSecret, { expectedSha256: archive.sidecarSha256 });
     outcome = record({ ok: true, sha256: report.sha256, records: report.storeCheck.records, error: null });
-    ctx.log.info({ key: job.data.key, records: outcome.records, durationMs: outcome.durationMs }, 'restore drill passed');
+    ctx.log.info({ key, records: outcome.records, durationMs: outcome.durationMs }, 'restore drill passed');
   } catch (err) {
     if (err instanceof S3Failure && err.retryable) throw err;
     outcome = record({ ok: false, sha256: null, records: null, error: (err as Error).message });
-    ctx.log.error({ key: job.data.key, reason: outcome.error }, 'restore drill FAILED: this backup does not restore');
+    ctx.log.error({ key, reason: outcome.error }, 'restore drill FAILED: this backup does not restore');
   }
-  await bucket.recordVerification(outcome).catch((err: unknown) => ctx.log.error({ key: job.data.key, err: (err as Error).message }, 'could not write the drill record beside the backup'));
+  await bucket.recordVerification(outcome).catch((err: unknown) => ctx.log.error({ key, err: (err as Error).message }, 'could not write the drill record beside the backup'));
   await ctx.ledger.recordVerification(outcome);
-  if (!outcome.ok) throw new UnrecoverableError(`restore drill of ${job.data.key} failed: ${outcome.error ?? 'unknown reason'}`);
+  if (!outcome.ok) throw new UnrecoverableError(`restore drill of ${key} failed: ${outcome.error ?? 'unknown reason'}`);
   return outcome;
+}
+
+async function newestCompleteBackup(bucket: BackupBucket): Promise<string> {
+  const newest = (await bucket.list()).find((object) => object.complete);
+  if (!newest) throw new UnrecoverableError(`there is no complete backup under s3://${bucket.bucket}/${bucket.destination.prefix} to verify`);
+  return newest.key;
 }
 
 class DrillRefused extends Error {}

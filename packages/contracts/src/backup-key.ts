@@ -35,6 +35,11 @@ export function parseBackupKey(prefix: string, key: string): ParsedBackupKey | u
   return Number.isNaN(timestamp.getTime()) ? undefined : { key, timestamp, backupId: match[2] };
 }
 
+/** Whether `key` ends in one of our archive names (whatever its prefix): what the api can check before the worker, which knows the prefix. */
+export function looksLikeBackupKey(key: string): boolean {
+  return KEY_PATTERN.test(key.slice(key.lastIndexOf('/') + 1));
+}
+
 export function sidecarKey(key: string): string {
   return key + SIDECAR_SUFFIX;
 }

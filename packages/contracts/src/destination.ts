@@ -1,5 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
+import { looksLikeBackupKey } from './backup-key.js';
 
 /**
  * The backup destination (the spec's `PUT /admin/api/backup/config` body) and
@@ -92,6 +93,15 @@ export const BackupDestinationSchema = z.strictObject({
   addressing: z.enum(ADDRESSING_STYLES),
 });
 export type BackupDestination = z.infer<typeof BackupDestinationSchema>;
+
+/** `POST /admin/api/backup/verify` body: which backup to drill; none means the newest complete one. */
+export const VerifyRequestSchema = z.strictObject({
+  key: z
+    .string()
+    .max(1024)
+    .refine(looksLikeBackupKey, 'must be the key of a backup (<prefix>chango-<YYYYMMDDTHHMMSSZ>-<uuid>.tar.gz), as listed by GET /admin/api/backup/objects')
+    .optional(),
+});
 
 /** Which edit of the destination a store holds: every save bumps it, and workers adopt a higher one (see destination-replica.ts). */
 export interface DestinationRevision {

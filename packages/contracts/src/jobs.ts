@@ -76,8 +76,8 @@ export function isSkippedBackup(outcome: BackupOutcome | null | undefined): outc
 }
 
 export interface VerifyJobData {
-  /** The archive to drill; its sidecar must exist. */
-  key: string;
+  /** The archive to drill (its sidecar must exist); null for the newest complete backup. */
+  key: string | null;
   requestedBy: string;
 }
 

@@ -18,6 +18,8 @@ export const QUEUES = {
 export const BACKUP_JOB = 'backup';
 /** A restore drill of one backup (apps/worker verify-job.ts). */
 export const VERIFY_JOB = 'verify';
+/** Deduplication id of drills asked through the api: while one is waiting or running, another request gets it. */
+export const VERIFY_DEDUPLICATION_ID = 'verify-run';
 /** The one BullMQ job scheduler that runs scheduled backups; the leader keeps it equal to the stored destination's schedule. */
 export const BACKUP_SCHEDULER_ID = 'backup-schedule';
 /** Deduplication id of backup jobs: while one is waiting or running, a second trigger gets that one. */

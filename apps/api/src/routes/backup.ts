@@ -5,9 +5,13 @@ import {
   BACKUP_DEDUPLICATION_ID,
   BACKUP_JOB,
   DestinationUpdateSchema,
+  VERIFY_DEDUPLICATION_ID,
+  VERIFY_JOB,
   fieldErrors,
+  VerifyRequestSchema,
   sealForWorker,
   type BackupJobData,
+  type VerifyJobData,
   type ConfigResult,
   type ObjectsResult,
 } from '@chango/contracts';
@@ -29,6 +33,7 @@ export interface BackupRoutesDeps {
 }
 
 const BASE = '/admin/api/backup';
+
 
 /** The spec's REST API: destination config, run, job status and history, objects at the destination. */
 export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps): Router {
@@ -103,6 +108,38 @@ export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps):
     } else {
       res.status(202).location(statusUrl).json({ jobId, alreadyRunning, state: view.state, statusUrl, progress: view.progress });
     }
+  });
+
+  router.post(`${BASE}/verify`, admin, async (req, res) => {
+    let key: string | null = null;
+    if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') {
+      requireJsonBody(req);
+      const parsed = VerifyRequestSchema.safeParse(req.body);
+      if (!parsed.success) {
+        const fields = fieldErrors(parsed.error);
+        throw new HttpError(400, 'invalid_request', fields.map((f) => `${f.field} ${f.message}`).join('; '), fields);
+      }
+      key = parsed.data.key ?? null;
+    }
+    const { config: stored } = await askWorker<ConfigResult>(queues, { op: 'config.get' }, config.workerAnswerMs);
+    if (!stored) throw new HttpError(409, 'not_configured', 'no backup destination is configured: PUT /admin/api/backup/config first');
+    const requestedId = randomUUID();
+    const data: VerifyJobData = { key, requestedBy: req.caller?.name ?? 'unknown' };
+    const added = await queues.call(() =>
+      queues.backup.add(VERIFY_JOB, data, {
+        jobId: requestedId,
+        // One drill at a time from the api: a second request while one waits or runs gets that one.
+        deduplication: { id: VERIFY_DEDUPLICATION_ID },
+        attempts: config.backupAttempts,
+        backoff: { type: 'exponential', delay: config.backupBackoffMs },
+        removeOnComplete: { count: 1000 },
+        removeOnFail: { count: 1000 },
+      }),
+    );
+    const jobId = added.id ?? requestedId;
+    const statusUrl = `${BASE}/jobs/${jobId}`;
+    log.info({ caller: req.caller?.name, jobId, key }, 'restore drill requested');
+    res.status(202).location(statusUrl).json({ jobId, alreadyRunning: jobId !== requestedId, key, statusUrl });
   });
 
   router.get(`${BASE}/jobs`, viewer, async (req, res) => {
