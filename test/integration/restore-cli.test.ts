@@ -183,6 +183,16 @@ describe('restore, verify, list and inspect from the CLI (real S3, real RocksDB)
     assert.equal(job.state, 'completed');
     assert.equal(job.result?.key, backup.key);
     assert.deepEqual(job.result?.records, backup.records);
+
+    // A key with nothing there: the job fails saying so, and no drill record is written for it.
+    const missing = 'prod/chango-20200101T000000Z-00000000-0000-4000-8000-00000000abcd.tar.gz';
+    const none = await stack.request<{ statusUrl: string }>('POST', '/admin/api/backup/verify', { body: { key: missing } });
+    const failed = await waitFor('the drill of a missing key to fail', async () => {
+      const view = (await stack.request<{ state: string; failure: { message: string } | null }>('GET', none.body.statusUrl)).body;
+      return view.state === 'failed' ? view : undefined;
+    });
+    assert.match(failed.failure?.message ?? '', /no such object/);
+    await assert.rejects(s3.statObject(bucket, `${missing}.verify.json`));
   });
 
   test('a sidecar that disagrees with the object is refused', async (t) => {

@@ -1,0 +1,46 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { BackupDestination, StoreCounts } from '@chango/contracts';
+
+export interface DrillRequest {
+  destination: BackupDestination;
+  key: string;
+  workDir: string;
+  /** base64; crosses to the child on a pipe only. */
+  rootSecret: string;
+}
+
+export type DrillAnswer =
+  | { outcome: 'passed'; sha256: string; records: StoreCounts }
+  /** The backup does not restore (or its checksums disagree): the reason, in words. */
+  | { outcome: 'failed'; error: string }
+  /** The drill could not be run (S3 trouble): says nothing about the backup. */
+  | { outcome: 'unavailable'; retryable: boolean; error: string };
+
+const CHILD = fileURLToPath(new URL('./drill-child.js', import.meta.url));
+
+/**
+ * Runs the restore drill of one backup in a child process (drill-child.ts) and
+ * returns its answer. A child that dies without answering (killed, out of
+ * memory) is 'unavailable' and retryable: the drill did not run, which says
+ * nothing about the backup.
+ */
+export async function drillInChildProcess(request: Omit<DrillRequest, 'rootSecret'>, rootSecret: Buffer): Promise<DrillAnswer> {
+  const child = spawn(process.execPath, [CHILD], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-2000)));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  child.stdin.end(JSON.stringify({ ...request, rootSecret: rootSecret.toString('base64') } satisfies DrillRequest));
+  const { code, signal } = await exited;
+  try {
+    return JSON.parse(stdout.trim().split('\n').pop() ?? '') as DrillAnswer;
+  } catch {
+    const how = signal ? `signal ${signal}` : `exit status ${code}`;
+    return { outcome: 'unavailable', retryable: true, error: `the restore drill process ended (${how}) without an answer: ${stderr.trim() || 'no output'}` };
+  }
+}
