@@ -15,6 +15,10 @@ import type { Logger } from '@chango/telemetry';
  * cannot plant a destination). Every worker adopts a published revision newer
  * than its own, and publishes its own when Redis has an older one or none (an
  * emptied Redis), so the copy there is always the newest any worker holds.
+ *
+ * What this store holds is read once (load) and then kept in memory: the
+ * rounds every few seconds touch Redis only, never the live stores (a read
+ * there would load every SST's index into memory in the middle of a backup).
  */
 
 interface PublishedDestination extends DestinationRevision {
@@ -28,6 +32,7 @@ const INFO = 'chango/destination-replica/v1';
 export class DestinationReplica {
   private readonly key: Buffer;
   private failing = false;
+  private held: { destination: BackupDestination | undefined; revision: DestinationRevision | undefined } = { destination: undefined, revision: undefined };
 
   constructor(
     private readonly redis: Redis,
@@ -42,15 +47,25 @@ export class DestinationReplica {
     this.key = Buffer.from(hkdfSync('sha256', rootSecret, Buffer.alloc(0), INFO, 32));
   }
 
+  /** Reads what this host's metadata store holds; call once before anything else. */
+  async load(): Promise<void> {
+    this.held = { destination: await this.state.metadata.backupDestination(), revision: await this.state.metadata.backupDestinationRevision() };
+  }
+
+  /** The destination this host holds (as stored in its metadata store). */
+  get destination(): BackupDestination | undefined {
+    return this.held.destination;
+  }
+
   /** Stores a destination edited here as the newest revision, and publishes it. */
   async save(destination: BackupDestination): Promise<DestinationRevision> {
-    const [local, published] = await Promise.all([this.localRevision(), this.published()]);
+    const published = await this.published();
     const revision: DestinationRevision = {
-      revision: Math.max(local, published?.revision ?? 0) + 1,
+      revision: Math.max(this.localRevision(), published?.revision ?? 0) + 1,
       updatedAt: new Date().toISOString(),
       updatedBy: this.nodeId,
     };
-    await this.state.commit((tx) => metadataWrites.putBackupDestination(tx, destination, revision));
+    await this.store(destination, revision);
     await this.publish(destination, revision);
     return revision;
   }
@@ -58,17 +73,16 @@ export class DestinationReplica {
   /** One round of following: adopt a newer published revision, or publish ours if it is newer. Never throws. */
   async sync(): Promise<void> {
     try {
-      const [local, published] = await Promise.all([this.localRevision(), this.published()]);
+      const local = this.localRevision();
+      const published = await this.published();
       if (published && published.revision > local) {
         const destination = this.open(published);
         const revision: DestinationRevision = { revision: published.revision, updatedAt: published.updatedAt, updatedBy: published.updatedBy };
-        await this.state.commit((tx) => metadataWrites.putBackupDestination(tx, destination, revision));
+        await this.store(destination, revision);
         this.log.info({ revision: revision.revision, from: revision.updatedBy, bucket: destination.bucket }, 'backup destination updated from another master host');
         await this.adopted(destination);
-      } else if (local > (published?.revision ?? 0)) {
-        const destination = await this.state.metadata.backupDestination();
-        const revision = await this.state.metadata.backupDestinationRevision();
-        if (destination) await this.publish(destination, revision ?? { revision: local, updatedAt: new Date().toISOString(), updatedBy: this.nodeId });
+      } else if (local > (published?.revision ?? 0) && this.held.destination) {
+        await this.publish(this.held.destination, this.held.revision ?? { revision: local, updatedAt: new Date().toISOString(), updatedBy: this.nodeId });
       }
       if (this.failing) this.log.info('destination replica: in step again');
       this.failing = false;
@@ -79,10 +93,14 @@ export class DestinationReplica {
   }
 
   /** The revision this store holds: 0 for none; a destination stored before revisions existed counts as 1. */
-  private async localRevision(): Promise<number> {
-    const revision = await this.state.metadata.backupDestinationRevision();
-    if (revision) return revision.revision;
-    return (await this.state.metadata.backupDestination()) ? 1 : 0;
+  private localRevision(): number {
+    if (this.held.revision) return this.held.revision.revision;
+    return this.held.destination ? 1 : 0;
+  }
+
+  private async store(destination: BackupDestination, revision: DestinationRevision): Promise<void> {
+    await this.state.commit((tx) => metadataWrites.putBackupDestination(tx, destination, revision));
+    this.held = { destination, revision };
   }
 
   private async published(): Promise<PublishedDestination | null> {

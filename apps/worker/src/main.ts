@@ -46,15 +46,16 @@ async function main(): Promise<void> {
   redis.on('error', () => undefined); // reported by the heartbeat and the lease, once
   const heartbeat = new Heartbeat(redis, config.queuePrefix, config.nodeId, transportKey.publicKey, log);
   const ledger = new RunLedger(redis, config.queuePrefix, log);
-  const backupQueue = new Queue<BackupJobData | VerifyJobData>(QUEUES.backup, { connection, prefix: config.queuePrefix });
+  // Shares the worker's plain Redis connection (a Queue never blocks on it): one connection fewer.
+  const backupQueue = new Queue<BackupJobData | VerifyJobData>(QUEUES.backup, { connection: redis, prefix: config.queuePrefix });
   backupQueue.on('error', () => undefined);
   const schedule = new BackupSchedule(backupQueue as Queue<BackupJobData>, { attempts: config.backupAttempts, backoffMs: config.backupBackoffMs }, log);
-  let lease: LeaderLease | undefined;
+  // The closures below refer to `lease`, `backups` and `control`, declared further down: they run only once all exist.
   // Never throws: a Redis blip here is logged, and the next lease renewal tries again.
   const reconcileSchedule = async () => {
-    if (!lease?.isLeader) return;
+    if (!lease.isLeader) return;
     try {
-      await schedule.reconcile(await state.metadata.backupDestination());
+      await schedule.reconcile(replica.destination);
     } catch (err) {
       log.error({ err: (err as Error).message }, 'could not bring the backup schedule in line with the stored one; retrying at the next lease renewal');
     }
@@ -69,8 +70,7 @@ async function main(): Promise<void> {
     });
   };
 
-  // Created paused (autorun: false): only the leader takes jobs.
-  lease = new LeaderLease(redis, config.queuePrefix, config.nodeId, config.leaderLeaseMs, {
+  const lease = new LeaderLease(redis, config.queuePrefix, config.nodeId, config.leaderLeaseMs, {
     // sync() and reconcileSchedule() never throw, so a new leader always starts taking jobs.
     gained: async () => {
       await replica.sync();
@@ -82,13 +82,13 @@ async function main(): Promise<void> {
     },
     renewed: reconcileSchedule,
   }, log);
-  const leaderLease = lease;
+  // Both job workers start paused (autorun: false): only the leader takes jobs.
   const backups = new Worker<BackupJobData | VerifyJobData, BackupOutcome | VerificationRecord>(
     QUEUES.backup,
     (job) =>
       job.name === VERIFY_JOB
         ? runVerify(job as Job<VerifyJobData, VerificationRecord>, { state, config, log, ledger })
-        : runBackup(job as Job<BackupJobData, BackupOutcome>, { state, config, log, lease: leaderLease, ledger, queueVerify }),
+        : runBackup(job as Job<BackupJobData, BackupOutcome>, { state, config, log, lease, ledger, queueVerify }),
     {
       connection,
       prefix: config.queuePrefix,
@@ -111,6 +111,7 @@ async function main(): Promise<void> {
   }
 
   await heartbeat.start();
+  await replica.load();
   await replica.sync();
   const following = setInterval(() => void replica.sync(), WORKER_HEARTBEAT_EVERY_MS);
   await lease.start();
@@ -127,7 +128,7 @@ async function main(): Promise<void> {
     clearInterval(following);
     // Finish the job in hand while still holding the lease, then hand the lease over at once.
     await Promise.all([backups.close(), control.close()]);
-    await leaderLease.stop();
+    await lease.stop();
     await heartbeat.stop();
     await backupQueue.close().catch(() => undefined);
     redis.disconnect();

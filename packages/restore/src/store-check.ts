@@ -1,5 +1,5 @@
 import type { Manifest } from '@chango/archive';
-import { collectStats, ControlPlaneState, STORE_NAMES, type PerStore } from '@chango/state';
+import { collectStats, ControlPlaneState, LOW_MEMORY_TUNING, STORE_NAMES, type PerStore } from '@chango/state';
 import { RestoreError } from './errors.js';
 
 export interface StoreCheck {
@@ -20,7 +20,8 @@ export interface StoreCheck {
  * same words the worker uses at start-up.
  */
 export async function checkStores(dir: string, manifest: Manifest, rootSecret: Buffer): Promise<StoreCheck> {
-  const state = await ControlPlaneState.open({ dataDir: dir, rootSecret, readOnly: true });
+  // One pass over stores nothing else reads: no block cache, so a drill in the worker stays small.
+  const state = await ControlPlaneState.open({ dataDir: dir, rootSecret, readOnly: true, tuning: LOW_MEMORY_TUNING });
   try {
     const stats = await collectStats(state);
     const records: PerStore<number> = { kms: stats.kms.records, iam: stats.iam.records, metadata: stats.metadata.records };

@@ -2,7 +2,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { StateError } from './errors.js';
-import { RocksStore, type BatchOperation, type StoreCursor } from './rocks-store.js';
+import { LOW_MEMORY_TUNING, RocksStore, type BatchOperation, type StoreCursor } from './rocks-store.js';
 import { STORE_NAMES, perStore, type PerStore } from './stores.js';
 import type { WriteGate } from './write-gate.js';
 
@@ -33,7 +33,7 @@ const COPY_BATCH_BYTES = 256 * 1024;
  * on 1 GiB of state: the worker's peak RSS during a backup falls from 267 to
  * about 195 MiB, at the same speed.
  */
-const CHECKPOINT_STORE_TUNING = { cacheSize: 0, maxOpenFiles: 64, blockSize: 16 * 1024 };
+const CHECKPOINT_STORE_TUNING = LOW_MEMORY_TUNING;
 
 /**
  * Writes a point-in-time copy of the three stores into `targetDir`/{kms,iam,metadata}.

@@ -5,7 +5,7 @@ import { StateError } from './errors.js';
 import { IamReader } from './iam.js';
 import { Kms } from './kms.js';
 import { MetadataReader } from './metadata.js';
-import { RocksStore } from './rocks-store.js';
+import { RocksStore, type OpenStoreOptions } from './rocks-store.js';
 import { STORE_NAMES, type PerStore, type StoreName } from './stores.js';
 import { Transaction } from './transaction.js';
 import { WriteGate } from './write-gate.js';
@@ -19,6 +19,8 @@ export interface OpenStateOptions {
   create?: boolean;
   /** Open without the writer lock, alongside a running worker (stats, verify). Default false. */
   readOnly?: boolean;
+  /** RocksDB memory settings for every store (e.g. LOW_MEMORY_TUNING for a one-pass read). */
+  tuning?: OpenStoreOptions['tuning'];
 }
 
 /**
@@ -49,7 +51,7 @@ export class ControlPlaneState {
     const opened: Partial<PerStore<RocksStore>> = {};
     try {
       for (const name of STORE_NAMES) {
-        opened[name] = await RocksStore.open(join(options.dataDir, name), { create, readOnly: options.readOnly ?? false });
+        opened[name] = await RocksStore.open(join(options.dataDir, name), { create, readOnly: options.readOnly ?? false, ...(options.tuning ? { tuning: options.tuning } : {}) });
       }
       const stores = opened as PerStore<RocksStore>;
       await assertKmsNotLost(stores);

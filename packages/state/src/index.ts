@@ -18,7 +18,7 @@ export { hashPassword, verifyPassword } from './passwords.js';
 export { seedState, type SeedOptions, type SeedSummary } from './seed.js';
 export { collectStats, type StateStats } from './stats.js';
 export { STORE_NAMES, type StoreName, type PerStore } from './stores.js';
-export { RocksStore, type OpenStoreOptions } from './rocks-store.js';
+export { LOW_MEMORY_TUNING, RocksStore, type OpenStoreOptions } from './rocks-store.js';
 export type { Transaction } from './transaction.js';
 export { WriteGate } from './write-gate.js';
 export { seal, unseal, deriveMasterDek, AuthenticationFailed, type SealedBox } from './crypto.js';

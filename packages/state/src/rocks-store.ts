@@ -15,6 +15,13 @@ export interface OpenStoreOptions {
 }
 
 /**
+ * For stores read or written once, front to back (checkpoint copies, restore
+ * checks): no block cache (nothing is read twice), few open files, so a
+ * worker that also holds its live stores does not pay for a second cache.
+ */
+export const LOW_MEMORY_TUNING: NonNullable<OpenStoreOptions['tuning']> = { cacheSize: 0, maxOpenFiles: 64, blockSize: 16 * 1024 };
+
+/**
  * One RocksDB store with promise-returning calls and the open errors turned
  * into words. Keys are strings (our record keys are ASCII paths such as
  * `user/alice`); values are bytes, usually JSON.
