@@ -30,6 +30,10 @@ async function peakRssMiB(pid: number): Promise<number> {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
 }
 
+async function currentRssMiB(pid: number): Promise<number> {
+  return Math.round(Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024);
+}
+
 /** Latencies (ms) of `total` calls of `call`, `concurrency` at a time. */
 async function underLoad(call: () => Promise<number>, total = LOAD_REQUESTS, concurrency = LOAD_CONCURRENCY): Promise<{ p50: number; p99: number; statuses: Record<number, number> }> {
   const latencies: number[] = [];
@@ -113,6 +117,18 @@ async function main(): Promise<void> {
     const second = await stack.request<{ jobId: string }>('POST', '/admin/api/backup/run?wait=false');
     const trigger = await underLoad(async () => (await stack.request('POST', '/admin/api/backup/run?wait=false')).status);
     await waitForJob(stack, second.body.jobId);
+
+    // The restore drill in the worker: downloads the newest backup, restores it into the work dir, opens it with the root secret.
+    const rssBeforeDrill = await currentRssMiB(stack.worker.child.pid ?? 0);
+    const verifyStarted = performance.now();
+    const asked = await stack.request<{ jobId: string }>('POST', '/admin/api/backup/verify');
+    const drillDone = waitForJob(stack, asked.body.jobId);
+    const drillRss = await sampleRssByPhase(stack, drillDone);
+    await drillDone;
+    const drillMs = performance.now() - verifyStarted;
+    const drill = await stack.request<{ state: string }>('GET', `/admin/api/backup/jobs/${asked.body.jobId}`);
+    if (drill.body.state !== 'completed') throw new Error(`drill: ${JSON.stringify(drill.body)}`);
+    console.log(`drill: ${Math.round(drillMs)} ms, worker RSS ${rssBeforeDrill} MiB before it, ${drillRss.verify ?? NaN} MiB at most during it`);
     await stack.stop();
 
     // Baseline on a checkpoint of the same state: GNU tar + gzip -6 + sha256sum, one core.
@@ -149,6 +165,9 @@ async function main(): Promise<void> {
       workerPeakRssMiB: Number(workerPeakRssMiB.toFixed(0)),
       workerRssMiBByPhase: rssByPhase,
       writerPauseMs: Number(result.writerPauseMs.toFixed(3)),
+      drillMs: Math.round(drillMs),
+      workerRssBeforeDrillMiB: rssBeforeDrill,
+      workerRssDuringDrillMiB: drillRss.verify ?? null,
       apiGetJob: getJob,
       apiRunNoWaitDuringBackup: trigger,
     };
@@ -160,6 +179,7 @@ async function main(): Promise<void> {
     console.log(`archive only (same checkpoint, no S3)     ${figures.archiveOnlyMs} ms  (ratio ${figures.ratioArchiveToBaseline})`);
     console.log(`worker peak RSS                           ${figures.workerPeakRssMiB} MiB  (by phase: ${JSON.stringify(rssByPhase)})`);
     console.log(`writer pause                              ${figures.writerPauseMs} ms`);
+    console.log(`restore drill (child process of the worker) ${figures.drillMs} ms  (worker RSS ${figures.workerRssBeforeDrillMiB} MiB before, ${figures.workerRssDuringDrillMiB} MiB at most during it)`);
     console.log(`GET job (c=${LOAD_CONCURRENCY})                         p50 ${getJob.p50} ms  p99 ${getJob.p99} ms  ${JSON.stringify(getJob.statuses)}`);
     console.log(`POST run?wait=false during a backup       p50 ${trigger.p50} ms  p99 ${trigger.p99} ms  ${JSON.stringify(trigger.statuses)}`);
     await mkdir('bench/out', { recursive: true });
