@@ -12,13 +12,12 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { buildManifest, createArchiveStream, HashingCounter } from '@chango/archive';
+import { createArchiveStream, HashingCounter } from '@chango/archive';
 import type { BackupResult } from '@chango/contracts';
-import { ControlPlaneState } from '@chango/state';
 import { createTestBucket, startRgw } from '../dev/local-rgw.js';
 import { SuiteScope, tempDir } from '../test/support/fixtures.js';
 import { Stack } from '../test/support/stack.js';
-import { percentile, seededState } from './support.js';
+import { checkpointWithManifest, percentile, seededState } from './support.js';
 
 const TARGET_MIB = Number(process.env.BENCH_BACKUP_MIB ?? 256);
 const GZIP_LEVEL = 6;
@@ -132,19 +131,10 @@ async function main(): Promise<void> {
     await stack.stop();
 
     // Baseline on a checkpoint of the same state: GNU tar + gzip -6 + sha256sum, one core.
-    const state = await ControlPlaneState.open({ dataDir, rootSecret: Buffer.from(rootSecret) });
     const checkpointDir = join(work, 'checkpoint');
-    const checkpoint = await state.checkpoint(checkpointDir);
-    await state.close();
+    const manifest = await checkpointWithManifest(dataDir, rootSecret, checkpointDir);
     const baselineMs = timed(() => execFileSync('bash', ['-c', `set -o pipefail; tar -cf - kms iam metadata | gzip -${GZIP_LEVEL} | sha256sum`], { cwd: checkpointDir }));
     // Our archiving alone on the same checkpoint (no S3), to separate it from the upload.
-    const manifest = await buildManifest(checkpointDir, {
-      backupId: 'bench',
-      timestamp: new Date(),
-      hostname: 'bench',
-      changoVersion: 'bench',
-      records: { kms: checkpoint.stores.kms.records, iam: checkpoint.stores.iam.records, metadata: checkpoint.stores.metadata.records },
-    });
     const archiveStarted = performance.now();
     await pipeline(createArchiveStream(checkpointDir, manifest, { gzipLevel: GZIP_LEVEL }), new HashingCounter(), createWriteStream('/dev/null'));
     const archiveOnlyMs = performance.now() - archiveStarted;

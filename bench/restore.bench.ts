@@ -16,12 +16,11 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { buildManifest, createArchiveStream, HashingCounter } from '@chango/archive';
+import { createArchiveStream, HashingCounter } from '@chango/archive';
 import { sidecarBody } from '@chango/contracts';
-import { ControlPlaneState } from '@chango/state';
 import { SuiteScope, tempDir, writeSecretFile } from '../test/support/fixtures.js';
 import { childEnv, CLI } from '../test/support/processes.js';
-import { seededState } from './support.js';
+import { checkpointWithManifest, seededState } from './support.js';
 
 const TARGET_MIB = Number(process.env.BENCH_RESTORE_MIB ?? 256);
 
@@ -48,17 +47,8 @@ async function main(): Promise<void> {
     const secretFile = await writeSecretFile(work, rootSecret);
 
     // The archive, as the worker makes it: a checkpoint, its manifest, tar + parallel gzip members.
-    const state = await ControlPlaneState.open({ dataDir, rootSecret: Buffer.from(rootSecret) });
     const checkpointDir = join(work, 'checkpoint');
-    const checkpoint = await state.checkpoint(checkpointDir);
-    await state.close();
-    const manifest = await buildManifest(checkpointDir, {
-      backupId: '00000000-0000-4000-8000-000000000000',
-      timestamp: new Date(),
-      hostname: 'bench',
-      changoVersion: 'bench',
-      records: { kms: checkpoint.stores.kms.records, iam: checkpoint.stores.iam.records, metadata: checkpoint.stores.metadata.records },
-    });
+    const manifest = await checkpointWithManifest(dataDir, rootSecret, checkpointDir);
     const archive = join(work, 'chango-bench.tar.gz');
     const hashed = new HashingCounter();
     await pipeline(createArchiveStream(checkpointDir, manifest, { gzipLevel: 6 }), hashed, createWriteStream(archive));

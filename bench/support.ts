@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { buildManifest, type Manifest } from '@chango/archive';
 import { ControlPlaneState, seedState, STORE_NAMES } from '@chango/state';
 import { newRootSecret } from '../test/support/fixtures.js';
 
@@ -71,4 +72,22 @@ export async function seededState(work: string, targetMiB: number): Promise<{ da
   if (keep) await writeFile(secretFile, rootSecret, { mode: 0o600 });
   console.log(`seeded ${seeded.stateMiB.toFixed(1)} MiB (${seeded.components} components) in ${seeded.seconds.toFixed(1)} s`);
   return { dataDir, rootSecret, stateMiB: seeded.stateMiB };
+}
+
+/** A checkpoint of the state in `dataDir`, taken into `checkpointDir`, and its manifest, as the worker makes them. */
+export async function checkpointWithManifest(dataDir: string, rootSecret: string, checkpointDir: string): Promise<Manifest> {
+  const state = await ControlPlaneState.open({ dataDir, rootSecret: Buffer.from(rootSecret) });
+  let checkpoint;
+  try {
+    checkpoint = await state.checkpoint(checkpointDir);
+  } finally {
+    await state.close();
+  }
+  return buildManifest(checkpointDir, {
+    backupId: '00000000-0000-4000-8000-000000000000',
+    timestamp: new Date(),
+    hostname: 'bench',
+    changoVersion: 'bench',
+    records: { kms: checkpoint.stores.kms.records, iam: checkpoint.stores.iam.records, metadata: checkpoint.stores.metadata.records },
+  });
 }

@@ -41,6 +41,32 @@ export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps):
   const viewer = requireRole(tokens, 'viewer');
   const admin = requireRole(tokens, 'admin');
 
+  /** A job with nowhere to go is refused now (409), not after it has been queued. */
+  const requireDestination = async (): Promise<void> => {
+    const { config: stored } = await askWorker<ConfigResult>(queues, { op: 'config.get' }, config.workerAnswerMs);
+    if (!stored) throw new HttpError(409, 'not_configured', 'no backup destination is configured: PUT /admin/api/backup/config first');
+  };
+
+  /**
+   * Adds a job to the backup queue. While one with the same deduplication id
+   * waits or runs, BullMQ hands back that one instead (alreadyRunning).
+   */
+  const enqueue = async (name: string, data: BackupJobData | VerifyJobData, deduplicationId: string): Promise<{ jobId: string; alreadyRunning: boolean }> => {
+    const requestedId = randomUUID();
+    const added = await queues.call(() =>
+      queues.backup.add(name, data, {
+        jobId: requestedId,
+        deduplication: { id: deduplicationId },
+        attempts: config.backupAttempts,
+        backoff: { type: 'exponential', delay: config.backupBackoffMs },
+        removeOnComplete: { count: 1000 },
+        removeOnFail: { count: 1000 },
+      }),
+    );
+    const jobId = added.id ?? requestedId;
+    return { jobId, alreadyRunning: jobId !== requestedId };
+  };
+
   router.get(`${BASE}/config`, viewer, async (_req, res) => {
     const { config: stored } = await askWorker<ConfigResult>(queues, { op: 'config.get' }, config.workerAnswerMs);
     if (!stored) throw new HttpError(404, 'not_configured', 'no backup destination is configured yet: PUT it first');
@@ -64,29 +90,11 @@ export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps):
 
   router.post(`${BASE}/run`, admin, async (req, res) => {
     const wait = parseWaitFlag(req);
-    // A backup with nowhere to go is refused now, not after it has been queued.
-    const { config: stored } = await askWorker<ConfigResult>(queues, { op: 'config.get' }, config.workerAnswerMs);
-    if (!stored) throw new HttpError(409, 'not_configured', 'no backup destination is configured: PUT /admin/api/backup/config first');
-
-    const requestedId = randomUUID();
-    const data: BackupJobData = { trigger: 'api', requestedBy: req.caller?.name ?? 'unknown' };
+    await requireDestination();
     // A backup already running (a scheduled one, say) answers this request: one backup at a time per cluster.
     const running = (await queues.call(() => queues.backup.getActive())).find((j) => j?.name === BACKUP_JOB);
-    const added =
-      running ??
-      (await queues.call(() =>
-        queues.backup.add(BACKUP_JOB, data, {
-          jobId: requestedId,
-          // While an api backup is waiting or running, BullMQ hands back that job instead of adding one.
-          deduplication: { id: BACKUP_DEDUPLICATION_ID },
-          attempts: config.backupAttempts,
-          backoff: { type: 'exponential', delay: config.backupBackoffMs },
-          removeOnComplete: { count: 1000 },
-          removeOnFail: { count: 1000 },
-        }),
-      ));
-    const jobId = added.id ?? requestedId;
-    const alreadyRunning = jobId !== requestedId;
+    const data: BackupJobData = { trigger: 'api', requestedBy: req.caller?.name ?? 'unknown' };
+    const { jobId, alreadyRunning } = running?.id ? { jobId: running.id, alreadyRunning: true } : await enqueue(BACKUP_JOB, data, BACKUP_DEDUPLICATION_ID);
     log.info({ caller: req.caller?.name, jobId, alreadyRunning }, alreadyRunning ? 'backup requested: one is already under way' : 'backup requested');
     const job: BackupQueueJob | undefined = await queues.call(() => Job.fromId(queues.backup, jobId));
     if (!job) throw new HttpError(500, 'internal', `job ${jobId} vanished right after it was queued`);
@@ -121,25 +129,12 @@ export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps):
       }
       key = parsed.data.key ?? null;
     }
-    const { config: stored } = await askWorker<ConfigResult>(queues, { op: 'config.get' }, config.workerAnswerMs);
-    if (!stored) throw new HttpError(409, 'not_configured', 'no backup destination is configured: PUT /admin/api/backup/config first');
-    const requestedId = randomUUID();
+    await requireDestination();
     const data: VerifyJobData = { key, requestedBy: req.caller?.name ?? 'unknown' };
-    const added = await queues.call(() =>
-      queues.backup.add(VERIFY_JOB, data, {
-        jobId: requestedId,
-        // One drill at a time from the api: a second request while one waits or runs gets that one.
-        deduplication: { id: VERIFY_DEDUPLICATION_ID },
-        attempts: config.backupAttempts,
-        backoff: { type: 'exponential', delay: config.backupBackoffMs },
-        removeOnComplete: { count: 1000 },
-        removeOnFail: { count: 1000 },
-      }),
-    );
-    const jobId = added.id ?? requestedId;
+    const { jobId, alreadyRunning } = await enqueue(VERIFY_JOB, data, VERIFY_DEDUPLICATION_ID);
     const statusUrl = `${BASE}/jobs/${jobId}`;
-    log.info({ caller: req.caller?.name, jobId, key }, 'restore drill requested');
-    res.status(202).location(statusUrl).json({ jobId, alreadyRunning: jobId !== requestedId, key, statusUrl });
+    log.info({ caller: req.caller?.name, jobId, key, alreadyRunning }, 'restore drill requested');
+    res.status(202).location(statusUrl).json({ jobId, alreadyRunning, key, statusUrl });
   });
 
   router.get(`${BASE}/jobs`, viewer, async (req, res) => {
