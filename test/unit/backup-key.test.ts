@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { makeBackupKey, parseBackupKey, parseSidecar, sidecarBody, sidecarKey } from '@chango/contracts';
+import { looksLikeBackupKey, makeBackupKey, parseBackupKey, parseLeaseValue, parseSidecar, sidecarBody, sidecarKey } from '@chango/contracts';
 
 test('a backup key has the prefix, a sortable UTC timestamp and the uuid', () => {
   const id = randomUUID();
@@ -33,4 +33,19 @@ test('the sidecar is sha256sum output for the file name', () => {
   assert.equal(body, `${sha}  ${key.slice(5)}\n`);
   assert.equal(parseSidecar(body), sha);
   assert.equal(parseSidecar('garbage'), undefined);
+});
+
+test('looksLikeBackupKey accepts our archive names under any prefix and nothing else', () => {
+  assert.ok(looksLikeBackupKey('prod/chango-20261125T030000Z-0f8fad5b-d9cb-469f-a165-70867728950e.tar.gz'));
+  assert.ok(looksLikeBackupKey('chango-20261125T030000Z-0f8fad5b-d9cb-469f-a165-70867728950e.tar.gz'));
+  assert.ok(!looksLikeBackupKey('prod/chango-20261125T030000Z-0f8fad5b-d9cb-469f-a165-70867728950e.tar.gz.sha256'));
+  assert.ok(!looksLikeBackupKey('../etc/passwd'));
+  assert.ok(!looksLikeBackupKey('prod/notes.txt'));
+});
+
+test('parseLeaseValue reads the leader lease and refuses anything else', () => {
+  assert.deepEqual(parseLeaseValue('7|master-2|1764039600000'), { epoch: 7, nodeId: 'master-2', since: '2025-11-25T03:00:00.000Z' });
+  assert.equal(parseLeaseValue(null), null);
+  assert.equal(parseLeaseValue('master-2'), null);
+  assert.equal(parseLeaseValue('x|master-2|1'), null);
 });

@@ -20,6 +20,7 @@ test("the spec's example body is valid", () => {
   assert.deepEqual(errorsFor(valid), []);
   assert.deepEqual(errorsFor({ ...valid, schedule: '0 3 * * *', sse: 'none', retention: { keepLast: 7 } }), []);
   assert.deepEqual(errorsFor({ ...valid, schedule: '*/10 * * * * *' }), [], '6 fields with seconds');
+  assert.deepEqual(errorsFor({ ...valid, schedule: '0 3 * * *', timezone: 'Europe/Berlin' }), [], 'an IANA time zone');
 });
 
 test('each bad field is named', () => {
@@ -33,6 +34,8 @@ test('each bad field is named', () => {
     [{ ...valid, accessKey: 42 }, 'accessKey', /string/],
     [{ ...valid, schedule: 'every day' }, 'schedule', /5 fields/],
     [{ ...valid, schedule: '61 * * * *' }, 'schedule', /not a valid cron expression/],
+    [{ ...valid, schedule: '0 3 * * * * *' }, 'schedule', /got 7/],
+    [{ ...valid, timezone: 'Mars/Olympus_Mons' }, 'timezone', /IANA time zone/],
     [{ ...valid, sse: 'AES128' }, 'sse', /AES256/],
     [{ ...valid, retention: { keepLast: 0 } }, 'retention.keepLast', /1/],
     [{ ...valid, retention: { forever: true } }, 'retention.forever', /not a known field/],
@@ -57,6 +60,7 @@ test('defaults are resolved when stored, and the public form has no secret value
   assert.equal(stored.prefix, '');
   assert.equal(stored.sse, 'AES256');
   assert.equal(stored.schedule, null);
+  assert.equal(stored.timezone, 'UTC');
   assert.equal(stored.addressing, 'path');
   const shown = toPublicDestination(stored);
   assert.ok(!JSON.stringify(shown).includes(secretKey));

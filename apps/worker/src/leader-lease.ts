@@ -67,10 +67,6 @@ export class LeaderLease {
     return this.value !== null && Date.now() < this.validUntil;
   }
 
-  get info(): LeaderInfo | null {
-    return this.isLeader ? parseLeaseValue(this.value) : null;
-  }
-
   async start(): Promise<void> {
     await this.tick();
     this.timer = setInterval(() => void (this.ticking = this.ticking.then(() => this.tick())), Math.max(200, Math.floor(this.leaseMs / 3)));

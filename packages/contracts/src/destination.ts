@@ -133,16 +133,6 @@ export function resolveDestination(update: Omit<DestinationUpdate, 'secretKey'>,
   });
 }
 
-/** When a schedule fires next after `after`, in its time zone; null when it never does (or is off). */
-export function nextScheduledRun(schedule: string | null, timezone: string, after: Date = new Date()): Date | null {
-  if (!schedule) return null;
-  try {
-    return CronExpressionParser.parse(schedule, { tz: timezone, currentDate: after }).next().toDate();
-  } catch {
-    return null;
-  }
-}
-
 /** The reason `expression` is not a schedule we accept, or undefined. */
 export function cronProblem(expression: string): string | undefined {
   const fields = expression.trim().split(/\s+/);
