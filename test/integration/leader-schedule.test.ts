@@ -104,7 +104,7 @@ describe('schedules on the leader: two master hosts, real Redis, real S3', () =>
     const rows = (await jobs()).filter((j) => j.kind === 'backup');
     const made = rows.filter((j) => j.state === 'completed' && isBackup(j.result)).map((j) => j.result as BackupResult);
     const skipped = rows.filter((j) => j.state === 'completed' && j.result && 'skipped' in j.result).map((j) => j.result as SkippedBackup);
-    t.diagnostic(`${made.length} backups made, ${skipped.length} ticks skipped`);
+    t.diagnostic(`${made.length} backups made (${made.map((r) => `${r.size} B in ${r.durationMs} ms`).join(', ')}), ${skipped.length} ticks skipped`);
     assert.ok(made.every((r) => r.trigger === 'schedule' && r.nodeId === leaderId), `every backup made by the leader: ${made.map((r) => r.nodeId).join(',')}`);
     assert.ok(!stack.others.get('node-b')?.stdout.includes('backup committed'), 'the follower made no backup');
 
