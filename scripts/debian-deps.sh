@@ -3,7 +3,8 @@
 #   rocksdb-tools  -> ldb, an independent reader of the RocksDB files we write.
 #   ceph-mon ceph-osd radosgw ceph-common -> a throwaway single-node Ceph cluster with the RADOS
 #                     Gateway on loopback: the real S3 server of the integration tests
-#                     (test/support/rgw.ts).
+#                     (dev/local-rgw.ts).
+#   time           -> GNU time, for the peak RSS figures of `npm run bench`.
 # Idempotent and quiet; `apt-get update` runs once, only when something is to be installed.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ command -v ceph-mon >/dev/null 2>&1 || missing+=(ceph-mon)
 command -v ceph-osd >/dev/null 2>&1 || missing+=(ceph-osd)
 command -v radosgw >/dev/null 2>&1 || missing+=(radosgw)
 { command -v radosgw-admin && command -v monmaptool && command -v ceph; } >/dev/null 2>&1 || missing+=(ceph-common)
+[[ -x /usr/bin/time ]] || missing+=(time)
 
 if ((${#missing[@]} == 0)); then
   exit 0
