@@ -5,12 +5,14 @@ import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type * as Minio from 'minio';
-import type { BackupResult, BackupStatus, VerificationRecord } from '@chango/contracts';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { BACKUP_SCHEDULER_ID, QUEUES, type BackupResult, type BackupStatus, type VerificationRecord } from '@chango/contracts';
 import type { Manifest } from '@chango/archive';
 import { newRootSecret, SuiteScope, tempDir, treeDigest, waitFor, writeSecretFile } from '../support/fixtures.js';
 import { craft } from '../support/crafted-archive.js';
 import { RunningProcess, WORKER, runCli } from '../support/processes.js';
-import { Stack } from '../support/stack.js';
+import { REDIS_URL, Stack } from '../support/stack.js';
 import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
 
 const run = promisify(execFile);
@@ -290,6 +292,33 @@ describe('restore, verify, list and inspect from the CLI (real S3, real RocksDB)
     assert.match(metrics.body, /^chango_backup_last_verify_success 1$/m);
     const listed = await cli(['list']);
     assert.match(listed.stdout, new RegExp(`${drill.key}.*verified`));
+  });
+
+  test('a master restored from a backup taken with a schedule resumes that schedule on an empty Redis', async (t) => {
+    // The drilled backups above were taken while the schedule was on: their metadata store holds it.
+    const withSchedule = (await stack.request<{ jobs: { result: BackupResult | null }[] }>('GET', '/admin/api/backup/jobs?limit=500')).body.jobs
+      .map((j) => j.result)
+      .find((r): r is BackupResult => r?.trigger === 'schedule');
+    assert.ok(withSchedule, 'a scheduled backup exists');
+    const target = join(await tempDir(t, 'chango-restored'), 'data');
+    assert.equal((await cli(['restore', '--data-dir', target, '--key', withSchedule.key])).code, 0);
+
+    const prefix = `${stack.prefix}-restored-master`;
+    const worker = RunningProcess.start(WORKER, { ...stack.env, CHANGO_DATA_DIR: target, CHANGO_QUEUE_PREFIX: prefix, CHANGO_NODE_ID: 'restored-master' });
+    const queue = new Queue(QUEUES.backup, { connection: { url: REDIS_URL }, prefix });
+    t.after(async () => {
+      await worker.stop();
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+      const redis = new Redis(REDIS_URL);
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    });
+    await worker.waitForOutput('worker ready');
+    const scheduler = await waitFor('the schedule in the new Redis prefix', async () => (await queue.getJobScheduler(BACKUP_SCHEDULER_ID)) ?? undefined, 15_000);
+    assert.equal(scheduler.pattern, '*/2 * * * * *');
+    assert.equal(scheduler.tz, 'UTC');
   });
 });
 
