@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import type * as Minio from 'minio';
 import type { BackupResult, BackupStatus, SkippedBackup } from '@chango/contracts';
 import { SuiteScope, waitFor } from '../support/fixtures.js';
-import { startSlowProxy } from '../support/slow-proxy.js';
+import { startSlowProxy, startTcpProxy } from '../support/slow-proxy.js';
 import { REDIS_URL, Stack } from '../support/stack.js';
 import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
 
@@ -202,5 +202,26 @@ describe('schedules on the leader: two master hosts, real Redis, real S3', () =>
     const afterWake = (await completedBackups()).filter((r) => Date.parse(r.startedAt) > wokeAt + 1_000);
     assert.ok(afterWake.every((r) => r.nodeId === 'node-c'), `after waking, node-b made none: ${afterWake.map((r) => r.nodeId).join(',')}`);
     assert.equal((await status()).leader?.nodeId, 'node-c');
+  });
+});
+
+describe('a leader cut off from Redis', () => {
+  test('steps down by itself once its lease runs out, and another worker leads', async (t) => {
+    const proxy = await startTcpProxy(t, REDIS_URL);
+    // The first worker reaches Redis through a link that will go silent; the api and node-b reach it directly.
+    const stack = await Stack.start(t, { users: 1, components: 5, env: { CHANGO_LEADER_LEASE_MS: String(LEASE_MS), REDIS_URL: proxy.url }, apiEnv: { REDIS_URL } });
+    t.after(() => stack.worker.stop('SIGKILL'));
+    await stack.addWorker('node-b', { REDIS_URL });
+    const leaderNode = stack.env.CHANGO_NODE_ID as string;
+    assert.equal((await stack.request<BackupStatus>('GET', '/admin/api/backup/status')).body.leader?.nodeId, leaderNode);
+
+    proxy.blackhole();
+    const cutAt = Date.now();
+    await waitFor('the cut-off leader to step down', async () => (/no longer leader/.test(stack.worker.stdout) ? true : undefined), 20_000, 100);
+    const stepDownMs = Date.now() - cutAt;
+    t.diagnostic(`stepped down ${stepDownMs} ms after the link went silent (lease ${LEASE_MS} ms)`);
+    assert.ok(stepDownMs <= TAKEOVER_BOUND_MS + 1_000, `stepped down after ${stepDownMs} ms`);
+    assert.match(stack.worker.stdout, /could not be renewed within 3000 ms/);
+    await waitFor('node-b to lead', async () => ((await stack.request<BackupStatus>('GET', '/admin/api/backup/status')).body.leader?.nodeId === 'node-b' ? true : undefined), 20_000, 100);
   });
 });

@@ -47,7 +47,8 @@ export class LeaderLease {
   /** Until when our lease is surely valid: the send time of the last renewal that succeeded, plus the lease. */
   private validUntil = 0;
   private timer: NodeJS.Timeout | undefined;
-  private ticking: Promise<void> = Promise.resolve();
+  /** The round in flight, if any: a Redis call that does not answer must not pile rounds up behind it. */
+  private inFlight: Promise<void> | undefined;
   private stopped = false;
   private failing = false;
   private firstTry = true;
@@ -69,7 +70,12 @@ export class LeaderLease {
 
   async start(): Promise<void> {
     await this.tick();
-    this.timer = setInterval(() => void (this.ticking = this.ticking.then(() => this.tick())), Math.max(200, Math.floor(this.leaseMs / 3)));
+    this.timer = setInterval(() => {
+      // Checked here, not only in a round: a round stuck on a Redis that does not answer must not keep us leading.
+      if (this.value && Date.now() >= this.validUntil) void this.stepDown(`the lease could not be renewed within ${this.leaseMs} ms (Redis slow or unreachable)`);
+      if (this.inFlight) return;
+      this.inFlight = this.tick().finally(() => (this.inFlight = undefined));
+    }, Math.max(200, Math.floor(this.leaseMs / 3)));
   }
 
   /**
@@ -88,7 +94,8 @@ export class LeaderLease {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    await this.ticking;
+    // Bounded: with Redis away, a round in flight may never end, and stopping must not hang on it.
+    await Promise.race([this.inFlight, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
     if (this.value) {
       const ours = this.value;
       await this.stepDown('this worker is stopping');
@@ -103,7 +110,7 @@ export class LeaderLease {
     try {
       if (this.value) {
         if (sentAt >= this.validUntil) {
-          // We did not renew in time (hung, or Redis was away): someone else may lead by now.
+          // We did not renew in time (this process hung): someone else may lead by now.
           await this.stepDown(`the lease was not renewed within ${this.leaseMs} ms`);
           return;
         }
