@@ -5,7 +5,7 @@ import { Option, type Command } from 'commander';
 import { parseSidecar, type BackupObject } from '@chango/contracts';
 import type { Manifest } from '@chango/archive';
 import { drill, readManifest, resolveOwner, restoreInto, type RestoreReport } from '@chango/restore';
-import { BackupBucket } from '@chango/s3';
+import { BackupBucket, expectedChecksum } from '@chango/s3';
 import { DEFAULT_DATA_DIR, isStateError, loadRootSecret } from '@chango/state';
 import { addS3Options, CliError, destinationFromFlags, type S3Flags } from './s3-options.js';
 
@@ -120,22 +120,17 @@ async function openSource(flags: SourceFlags, { allowIncomplete }: { allowIncomp
   const bucket = new BackupBucket(destinationFromFlags(flags));
   let key = flags.key;
   if (flags.latest) {
-    const newest = (await bucket.list()).find((object) => object.complete);
+    const newest = await bucket.newestComplete();
     if (!newest) throw new CliError(`no complete backup under s3://${bucket.bucket}/${bucket.destination.prefix} at ${bucket.destination.endpoint}`);
     key = newest.key;
   }
   const archive = await bucket.open(key as string);
   const origin = `s3://${bucket.bucket}/${archive.key}`;
-  if (!archive.sidecarSha256 && !allowIncomplete) {
+  const expected = expectedChecksum(archive);
+  // inspect reads only the manifest, and may look at an archive that never committed.
+  if ('problem' in expected && !(allowIncomplete && !archive.sidecarSha256)) {
     archive.stream.destroy();
-    throw new CliError(`${origin} has no sidecar (${archive.key}.sha256): the backup never committed, so it is not restored`);
-  }
-  if (archive.sidecarSha256 && archive.metadataSha256 && archive.sidecarSha256 !== archive.metadataSha256) {
-    archive.stream.destroy();
-    throw new CliError(
-      `${origin}: the sidecar says sha256 ${archive.sidecarSha256} but the object's metadata says ${archive.metadataSha256}: ` +
-        'one of them was changed after the backup; nothing was restored',
-    );
+    throw new CliError(`${origin}: ${expected.problem}; nothing was read from it`);
   }
   if (flags.sha256 && archive.sidecarSha256 && flags.sha256 !== archive.sidecarSha256) {
     archive.stream.destroy();

@@ -5,7 +5,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { drill } from '@chango/restore';
-import { BackupBucket, S3Failure } from '@chango/s3';
+import { BackupBucket, expectedChecksum, S3Failure } from '@chango/s3';
 import type { DrillAnswer, DrillRequest } from './drill-process.js';
 
 /**
@@ -25,13 +25,10 @@ async function runDrill(request: DrillRequest): Promise<DrillAnswer> {
   const bucket = new BackupBucket(request.destination);
   const { key } = request;
   const archive = await bucket.open(key);
-  if (!archive.sidecarSha256) {
+  const expected = expectedChecksum(archive);
+  if ('problem' in expected) {
     archive.stream.destroy();
-    return { outcome: 'failed', error: `${key} has no sidecar (${key}.sha256): it never committed, so it is not a backup` };
-  }
-  if (archive.metadataSha256 && archive.metadataSha256 !== archive.sidecarSha256) {
-    archive.stream.destroy();
-    return { outcome: 'failed', error: `the sidecar of ${key} says ${archive.sidecarSha256} but the object's metadata says ${archive.metadataSha256}: one of them was tampered with` };
+    return { outcome: 'failed', error: expected.problem };
   }
   const spool = join(request.workDir, `drill-${randomUUID()}.tar.gz`);
   try {
@@ -40,7 +37,7 @@ async function runDrill(request: DrillRequest): Promise<DrillAnswer> {
     } catch (err) {
       return { outcome: 'unavailable', retryable: true, error: `downloading ${key} failed: ${(err as Error).message}` };
     }
-    const report = await drill(createReadStream(spool), request.workDir, Buffer.from(request.rootSecret, 'base64'), { expectedSha256: archive.sidecarSha256 });
+    const report = await drill(createReadStream(spool), request.workDir, Buffer.from(request.rootSecret, 'base64'), { expectedSha256: expected.sha256 });
     return { outcome: 'passed', sha256: report.sha256, records: report.storeCheck.records };
   } catch (err) {
     return { outcome: 'failed', error: (err as Error).message };

@@ -54,7 +54,7 @@ export async function runVerify(job: Job<VerifyJobData, VerificationRecord>, ctx
 }
 
 async function newestCompleteBackup(bucket: BackupBucket): Promise<string> {
-  const newest = (await bucket.list()).find((object) => object.complete);
+  const newest = await bucket.newestComplete();
   if (!newest) throw new UnrecoverableError(`there is no complete backup under s3://${bucket.bucket}/${bucket.destination.prefix} to verify`);
   return newest.key;
 }

@@ -37,6 +37,20 @@ export interface OpenedArchive {
 }
 
 /**
+ * The checksum an opened archive must have, or why it cannot be trusted to
+ * restore before a byte of it is read: it has no sidecar (never committed), or
+ * the sidecar and the object's metadata name different checksums (one was
+ * changed after the backup). The bytes read are then checked against it.
+ */
+export function expectedChecksum(archive: OpenedArchive): { sha256: string } | { problem: string } {
+  if (!archive.sidecarSha256) return { problem: `${archive.key} has no sidecar (${sidecarKey(archive.key)}): the backup never committed, so it is not a backup` };
+  if (archive.metadataSha256 && archive.metadataSha256 !== archive.sidecarSha256) {
+    return { problem: `the sidecar of ${archive.key} says sha256 ${archive.sidecarSha256} but the object's metadata says ${archive.metadataSha256}: one of them was changed after the backup` };
+  }
+  return { sha256: archive.sidecarSha256 };
+}
+
+/**
  * Backups at one destination: upload an archive, commit it (read back, then
  * the sidecar written last), list, clean up. Every failure comes out as an
  * S3Failure with a message that names the endpoint, bucket and what we were doing.
@@ -207,6 +221,11 @@ export class BackupBucket {
       });
     }
     return result;
+  }
+
+  /** The newest backup with a sidecar (what `--latest` and a drill without a key mean), or undefined. */
+  async newestComplete(): Promise<BackupObject | undefined> {
+    return (await this.list()).find((object) => object.complete);
   }
 
   /** The checksum in `<key>.sha256`; undefined when the sidecar does not hold one. */
