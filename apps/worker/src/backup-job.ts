@@ -52,8 +52,11 @@ export async function runBackup(job: Job<BackupJobData, BackupOutcome>, ctx: Bac
   }
   try {
     const result = await makeBackup(job, ctx);
+    // From here the backup is committed: nothing may fail the job (a retry would remove the committed archive as a leftover).
     await ctx.ledger.recordSuccess(job.id ?? '', result);
-    if (job.data.trigger === 'schedule' && ctx.config.verifyScheduledBackups) await ctx.queueVerify(result.key);
+    if (job.data.trigger === 'schedule' && ctx.config.verifyScheduledBackups) {
+      await ctx.queueVerify(result.key).catch((err: unknown) => ctx.log.error({ key: result.key, err: (err as Error).message }, 'could not queue the restore drill of the new backup'));
+    }
     return result;
   } catch (err) {
     const failure = asJobError(err);
@@ -154,7 +157,7 @@ async function makeBackup(job: Job<BackupJobData, BackupOutcome>, ctx: BackupCon
     await bucket.commit(key, facts);
     committed = true;
     const retentionDeleted = await applyRetention(bucket, { lease: ctx.lease, ledger: ctx.ledger, log: ctx.log, keep: key });
-    await report('done', facts.size, facts.size);
+    await report('done', facts.size, facts.size).catch(() => undefined);
     const { sha256 } = facts;
 
     const finishedAt = new Date();
