@@ -71,10 +71,6 @@ export interface SkippedBackup {
 
 export type BackupOutcome = BackupResult | SkippedBackup;
 
-export function isSkippedBackup(outcome: BackupOutcome | null | undefined): outcome is SkippedBackup {
-  return typeof outcome === 'object' && outcome !== null && 'skipped' in outcome;
-}
-
 export interface VerifyJobData {
   /** The archive to drill (its sidecar must exist); null for the newest complete backup. */
   key: string | null;
