@@ -5,6 +5,8 @@
 #                     Gateway on loopback: the real S3 server of the integration tests
 #                     (dev/local-rgw.ts).
 #   time           -> GNU time, for the peak RSS figures of `npm run bench`.
+#   prometheus     -> promtool (check metrics, check rules, test rules) and a real Prometheus that
+#                     scrapes the api in the tests.
 # Idempotent and quiet; `apt-get update` runs once, only when something is to be installed.
 set -euo pipefail
 
@@ -15,6 +17,7 @@ command -v ceph-osd >/dev/null 2>&1 || missing+=(ceph-osd)
 command -v radosgw >/dev/null 2>&1 || missing+=(radosgw)
 { command -v radosgw-admin && command -v monmaptool && command -v ceph; } >/dev/null 2>&1 || missing+=(ceph-common)
 [[ -x /usr/bin/time ]] || missing+=(time)
+{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || missing+=(prometheus)
 
 if ((${#missing[@]} == 0)); then
   exit 0

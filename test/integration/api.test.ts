@@ -117,7 +117,7 @@ describe('the admin api with a real worker and Redis', () => {
     const metrics = await stack.request<string>('GET', '/metrics', { token: null });
     assert.equal(metrics.status, 200);
     assert.match(metrics.body, /^chango_backup_redis_up 1$/m);
-    assert.match(metrics.body, /^chango_backup_workers_alive 1$/m);
+    assert.match(metrics.body, /^chango_backup_workers 1$/m);
     assert.match(metrics.body, /^chango_backup_queue_jobs\{queue="backup",state="waiting"\} 0$/m);
   });
 });

@@ -95,6 +95,6 @@ describe('retention at the destination (Ceph RGW)', () => {
     for (const key of old.unverified) assert.match(stack.worker.stdout, new RegExp(`"key":"${key}".*retention: deleted backup`));
 
     const metrics = await stack.request<string>('GET', '/metrics', { token: null });
-    assert.match(metrics.body, /^chango_backup_retention_deleted_backups 3$/m);
+    assert.match(metrics.body, /^chango_backup_retention_deleted_total 3$/m);
   });
 });

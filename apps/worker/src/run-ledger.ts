@@ -1,5 +1,14 @@
 import type { Redis } from 'ioredis';
-import { redisKeys, type BackupResult, type BackupTrigger, type RunRecord, type VerificationRecord } from '@chango/contracts';
+import {
+  COUNTER_FIELDS,
+  HISTOGRAM_FIELDS,
+  histogramBucket,
+  redisKeys,
+  type BackupResult,
+  type BackupTrigger,
+  type RunRecord,
+  type VerificationRecord,
+} from '@chango/contracts';
 import type { Logger } from '@chango/telemetry';
 
 /**
@@ -34,30 +43,38 @@ export class RunLedger {
       durationMs: result.durationMs,
       error: null,
     };
+    const seconds = result.durationMs / 1000;
     await this.quietly('recording a success', () =>
-      this.redis.multi().set(this.keys.lastSuccess, JSON.stringify(record)).hincrby(this.keys.counters, `runs:${result.trigger}:success`, 1).exec(),
+      this.redis
+        .multi()
+        .set(this.keys.lastSuccess, JSON.stringify(record))
+        .hincrby(this.keys.counters, COUNTER_FIELDS.runs(result.trigger, 'success'), 1)
+        .hincrby(this.keys.durationHistogram, HISTOGRAM_FIELDS.bucket(histogramBucket(seconds)), 1)
+        .hincrbyfloat(this.keys.durationHistogram, HISTOGRAM_FIELDS.sum, seconds)
+        .hincrby(this.keys.durationHistogram, HISTOGRAM_FIELDS.count, 1)
+        .exec(),
     );
   }
 
   /** A run that failed for good (no attempt left, or a failure retrying cannot fix). */
   async recordFailure(record: RunRecord): Promise<void> {
     await this.quietly('recording a failure', () =>
-      this.redis.multi().set(this.keys.lastFailure, JSON.stringify(record)).hincrby(this.keys.counters, `runs:${record.trigger}:failure`, 1).exec(),
+      this.redis.multi().set(this.keys.lastFailure, JSON.stringify(record)).hincrby(this.keys.counters, COUNTER_FIELDS.runs(record.trigger, 'failure'), 1).exec(),
     );
   }
 
   async recordSkip(trigger: BackupTrigger): Promise<void> {
-    await this.quietly('recording a skipped tick', () => this.redis.hincrby(this.keys.counters, `runs:${trigger}:skipped`, 1));
+    await this.quietly('recording a skipped tick', () => this.redis.hincrby(this.keys.counters, COUNTER_FIELDS.runs(trigger, 'skipped'), 1));
   }
 
   async recordVerification(record: VerificationRecord): Promise<void> {
     await this.quietly('recording a drill', () =>
-      this.redis.multi().set(this.keys.lastVerify, JSON.stringify(record)).hincrby(this.keys.counters, `verify:${record.ok ? 'success' : 'failure'}`, 1).exec(),
+      this.redis.multi().set(this.keys.lastVerify, JSON.stringify(record)).hincrby(this.keys.counters, COUNTER_FIELDS.verify(record.ok), 1).exec(),
     );
   }
 
   async recordRetentionDeletions(count: number): Promise<void> {
-    if (count > 0) await this.quietly('counting retention deletions', () => this.redis.hincrby(this.keys.counters, 'retention:deleted', count));
+    if (count > 0) await this.quietly('counting retention deletions', () => this.redis.hincrby(this.keys.counters, COUNTER_FIELDS.retentionDeleted, count));
   }
 
   async lastSuccess(): Promise<RunRecord | null> {

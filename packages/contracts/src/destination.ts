@@ -133,6 +133,21 @@ export function resolveDestination(update: Omit<DestinationUpdate, 'secretKey'>,
   });
 }
 
+/**
+ * Seconds between two runs of a schedule (from its next two fire times): what
+ * "no successful backup within N × the schedule interval" alerts measure
+ * against. Undefined for an expression that does not parse.
+ */
+export function scheduleIntervalSeconds(expression: string, timezone: string, from: Date = new Date()): number | undefined {
+  try {
+    const fires = CronExpressionParser.parse(expression, { tz: timezone, currentDate: from });
+    const first = fires.next().getTime();
+    return (fires.next().getTime() - first) / 1000;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The reason `expression` is not a schedule we accept, or undefined. */
 export function cronProblem(expression: string): string | undefined {
   const fields = expression.trim().split(/\s+/);

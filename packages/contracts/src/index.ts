@@ -7,3 +7,4 @@ export * from './validation.js';
 export * from './settings.js';
 export * from './api-tokens.js';
 export * from './retention.js';
+export * from './shared-metrics.js';

@@ -59,7 +59,9 @@ export function redisKeys(prefix: string) {
     lastFailure: `${prefix}:last-failure`,
     /** JSON VerificationRecord of the last restore drill. */
     lastVerify: `${prefix}:last-verify`,
-    /** Hash of counters the workers keep (shared, so api replicas never double count). */
+    /** Hash of counters the workers keep (shared, so api replicas never double count); fields in shared-metrics.ts. */
     counters: `${prefix}:counters`,
+    /** Hash: the duration histogram of successful backups; fields in shared-metrics.ts. */
+    durationHistogram: `${prefix}:duration-histogram`,
   };
 }

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import type { BackupResult } from '@chango/contracts';
+import { SuiteScope, tempDir, waitFor } from '../support/fixtures.js';
+import { API, REPO_ROOT, RunningProcess } from '../support/processes.js';
+import { Stack } from '../support/stack.js';
+import { createTestBucket, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
+
+const run = promisify(execFile);
+const RULES = join(REPO_ROOT, 'deploy/prometheus/rules/chango-backup.rules.yml');
+const DASHBOARD = join(REPO_ROOT, 'deploy/grafana/dashboards/chango-backup.json');
+
+interface RuleFile {
+  groups: { rules: { record?: string; alert?: string; expr: string }[] }[];
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** `promtool check metrics` on a scrape: its complaints, one a line (none is the goal). */
+async function promtoolComplaints(exposition: string): Promise<string> {
+  const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdin.end(exposition);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return code === 0 ? output.trim() : `exit ${code}: ${output}`;
+}
+
+/** The chango_backup_* sample lines of a scrape, sorted (the per-process nodejs_/process_ ones left out). */
+function backupSamples(exposition: string): string[] {
+  return exposition.split('\n').filter((line) => line.startsWith('chango_backup_')).sort();
+}
+
+describe('metrics, alert rules and the dashboard against promtool and a real Prometheus', () => {
+  const scope = new SuiteScope();
+  let rgw: RgwCluster;
+  let stack: Stack;
+  let replica: RunningProcess;
+  let replicaUrl: string;
+  let backup: BackupResult;
+
+  before(async () => {
+    rgw = await startRgw();
+    scope.after(() => rgw.stop());
+    stack = await Stack.start(scope, { users: 3, components: 50, env: { CHANGO_VERIFY_SCHEDULED: 'false' } });
+    // A second api replica on the same Redis prefix.
+    replica = RunningProcess.start(API, stack.env);
+    scope.after(() => replica.stop());
+    await replica.waitForOutput('api listening');
+    replicaUrl = replica.listeningUrl();
+  });
+  after(() => scope.run());
+
+  const scrape = async (base: string) => (await fetch(`${base}/metrics`)).text();
+
+  test('the rules pass promtool check rules, and promtool test rules shows each alert firing when it should', async () => {
+    const checked = await run('promtool', ['check', 'rules', RULES]);
+    assert.match(checked.stdout, /SUCCESS: 9 rules found/);
+    const tested = await run('promtool', ['test', 'rules', 'chango-backup.rules.test.yml'], { cwd: join(REPO_ROOT, 'test/prometheus') });
+    assert.match(tested.stdout, /SUCCESS/);
+  });
+
+  test('a real Prometheus scraping two api replicas gets data for every dashboard and rule expression after a backup and a drill', async (t) => {
+    const dir = await tempDir(t, 'chango-prometheus');
+    const port = await freePort();
+    const targets = [stack.baseUrl, replicaUrl].map((url) => new URL(url).host);
+    await writeFile(
+      join(dir, 'prometheus.yml'),
+      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - ${RULES}\nscrape_configs:\n  - job_name: chango-backup\n    static_configs:\n      - targets: ${JSON.stringify(targets)}\n`,
+    );
+    const prometheus = new RunningProcess(
+      spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+    t.after(() => prometheus.stop());
+    const api = `http://127.0.0.1:${port}/api/v1`;
+    const query = async (expr: string) => {
+      const body = (await (await fetch(`${api}/query?query=${encodeURIComponent(expr)}`)).json()) as { status: string; error?: string; data: { result: unknown[] } };
+      assert.equal(body.status, 'success', `${expr}: ${body.error ?? ''}`);
+      return body.data.result;
+    };
+    await waitFor('Prometheus to scrape both replicas', async () => ((await query('up == 1').catch(() => [])).length === 2 ? true : undefined), 30_000, 250);
+
+    // Before anything happened: the scrape is already clean.
+    assert.equal(await promtoolComplaints(await scrape(stack.baseUrl)), '');
+
+    const bucket = await createTestBucket(rgw);
+    const put = await stack.request('PUT', '/admin/api/backup/config', {
+      body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey, schedule: '0 3 * * *', retention: { keepLast: 5 } },
+    });
+    assert.equal(put.status, 200);
+    const made = await stack.request<BackupResult>('POST', '/admin/api/backup/run');
+    assert.equal(made.status, 200, JSON.stringify(made.body));
+    backup = made.body;
+    const drill = await stack.request<{ statusUrl: string }>('POST', '/admin/api/backup/verify', { body: { key: backup.key } });
+    await waitFor('the drill', async () => ((await stack.request<{ state: string }>('GET', drill.body.statusUrl)).body.state === 'completed' ? true : undefined), 60_000, 250);
+    // A few scrapes and rule evaluations after the backup and the drill.
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+
+    const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+    const rules = parseYaml(await readFile(RULES, 'utf8')) as RuleFile;
+    const recordings = rules.groups.flatMap((g) => g.rules.filter((r) => r.record));
+    const expressions = [
+      ...dashboard.panels.flatMap((panel) => panel.targets.map((target) => ({ where: `dashboard "${panel.title}"`, expr: target.expr }))),
+      ...recordings.flatMap((r) => [
+        { where: `rule ${r.record}`, expr: r.expr },
+        { where: 'recorded series', expr: r.record as string },
+      ]),
+    ];
+    assert.ok(expressions.length >= 20, `${expressions.length} expressions`);
+    for (const { where, expr } of expressions) {
+      const result = await query(expr);
+      assert.ok(result.length > 0, `${where}: ${expr} returned no data`);
+    }
+
+    // Every alert's expression evaluates without error (firing or not).
+    const ruleState = (await (await fetch(`${api}/rules`)).json()) as { data: { groups: { rules: { name: string; type: string; health: string; lastError?: string }[] }[] } };
+    const alerts = ruleState.data.groups.flatMap((g) => g.rules).filter((r) => r.type === 'alerting');
+    assert.deepEqual(alerts.map((a) => a.name).sort(), ['ChangoBackupFailingRepeatedly', 'ChangoBackupLastVerifyFailed', 'ChangoBackupNoLeader', 'ChangoBackupNoRecentSuccess']);
+    for (const alert of alerts) assert.equal(alert.health, 'ok', `${alert.name}: ${alert.lastError ?? ''}`);
+
+    // The figures are the backup's, whichever replica Prometheus asked.
+    const size = (await query('chango_backup_last_archive_size_bytes')) as { value: [number, string] }[];
+    assert.equal(size.length, 2);
+    for (const sample of size) assert.equal(Number(sample.value[1]), backup.size);
+  });
+
+  test('after a backup and a drill, /metrics passes promtool check metrics and two replicas report the same figures', async () => {
+    const [first, second] = await Promise.all([scrape(stack.baseUrl), scrape(replicaUrl)]);
+    assert.equal(await promtoolComplaints(first), '');
+    assert.deepEqual(backupSamples(first), backupSamples(second));
+    assert.match(first, /^chango_backup_runs_total\{trigger="api",result="success"\} 1$/m);
+    assert.match(first, /^chango_backup_runs_total\{trigger="schedule",result="failure"\} 0$/m);
+    assert.match(first, /^chango_backup_duration_seconds_count 1$/m);
+    assert.match(first, /^chango_backup_duration_seconds_bucket\{le="\+Inf"\} 1$/m);
+    assert.match(first, new RegExp(`^chango_backup_last_archive_size_bytes ${backup.size}$`, 'm'));
+    assert.match(first, /^chango_backup_last_verify_success 1$/m);
+    assert.match(first, /^chango_backup_verify_runs_total\{result="success"\} 1$/m);
+    assert.match(first, new RegExp(`^chango_backup_leader_info\\{node_id="${stack.env.CHANGO_NODE_ID}"\\} 1$`, 'm'));
+    assert.match(first, /^chango_backup_schedule_interval_seconds 86400$/m);
+    assert.match(first, /^chango_backup_queue_jobs\{queue="backup",state="completed"\} 2$/m);
+    // Cumulative buckets never decrease.
+    const buckets = [...first.matchAll(/^chango_backup_duration_seconds_bucket\{le="[^"]+"\} (\d+)$/gm)].map((m) => Number(m[1]));
+    assert.deepEqual(buckets, [...buckets].sort((a, b) => a - b));
+  });
+});
