@@ -6,6 +6,7 @@ import { createMetrics } from './metrics.js';
 import type { JobQueues } from './queues.js';
 import { backupRoutes } from './routes/backup.js';
 import { healthRoutes } from './routes/health.js';
+import { openapiRoutes } from './routes/openapi.js';
 import type { TokenEntry } from '@chango/contracts';
 
 export interface AppDeps {
@@ -30,6 +31,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: deps.config.bodyLimitBytes, strict: true }));
   app.use(healthRoutes(deps.queues, createMetrics(deps.queues)));
   app.use(backupRoutes(deps));
+  app.use(openapiRoutes());
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;

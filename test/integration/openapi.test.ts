@@ -1,0 +1,492 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import * as ajvFormats from 'ajv-formats';
+import { parse } from 'yaml';
+import { createLogger } from '@chango/telemetry';
+import type { JobView } from '../../apps/api/src/job-view.js';
+import { createApp } from '../../apps/api/src/app.js';
+import type { ApiConfig } from '../../apps/api/src/config.js';
+import { JobQueues } from '../../apps/api/src/queues.js';
+import { createTestBucket, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
+import { SuiteScope, waitFor } from '../support/fixtures.js';
+import { REPO_ROOT } from '../support/processes.js';
+import { REDIS_URL, Stack, type ApiResponse } from '../support/stack.js';
+
+/**
+ * apps/api/openapi.yaml cannot drift from the api: it is a valid OpenAPI 3.1
+ * document, it names exactly the routes the Express app serves, and every
+ * answer of the real running stack (worker, api, Redis, Ceph RGW as S3) below
+ * validates, strictly, against the schema documented for its status code.
+ */
+
+const DOCUMENT_FILE = join(REPO_ROOT, 'apps/api/openapi.yaml');
+const DOCUMENT_TEXT = readFileSync(DOCUMENT_FILE, 'utf8');
+
+type Json = Record<string, unknown>;
+interface MediaType {
+  schema?: Json;
+}
+interface ResponseObject {
+  $ref?: string;
+  description?: string;
+  content?: Record<string, MediaType>;
+}
+interface Operation {
+  security?: unknown[];
+  requestBody?: { content?: Record<string, MediaType> };
+  responses: Record<string, ResponseObject>;
+}
+interface Document {
+  openapi: string;
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, Json>; responses: Record<string, ResponseObject> };
+}
+
+const document = parse(DOCUMENT_TEXT) as Document;
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
+
+/** Every documented operation as `METHOD /path` (OpenAPI path templates). */
+function documentedOperations(): string[] {
+  return Object.entries(document.paths).flatMap(([path, item]) => Object.keys(item).filter((m) => METHODS.includes(m)).map((m) => `${m.toUpperCase()} ${path}`));
+}
+
+// ---- ajv, compiled from the document's own schemas --------------------------------
+
+const SCHEMA_ID = 'https://chango-backup.invalid/openapi.yaml';
+
+/** Points the document's `#/components/schemas/X` refs at the ajv resource holding them. */
+function absoluteRefs<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(absoluteRefs) as T;
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, inner]) => {
+        if (key === '$ref' && typeof inner === 'string') {
+          assert.match(inner, /^#\/components\/schemas\/[A-Za-z0-9]+$/, `schema refs point at components/schemas: ${inner}`);
+          return [key, `${SCHEMA_ID}#/$defs/${inner.slice('#/components/schemas/'.length)}`];
+        }
+        return [key, absoluteRefs(inner)];
+      }),
+    ) as T;
+  }
+  return value;
+}
+
+function newAjv(): Ajv2020 {
+  // strict: unknown keywords and formats in the document are errors; allErrors: report every problem.
+  const ajv = new Ajv2020({ strict: true, strictTypes: false, allErrors: true });
+  (ajvFormats.default as unknown as (ajv: Ajv2020) => void)(ajv);
+  ajv.addSchema({ $id: SCHEMA_ID, $defs: absoluteRefs(document.components.schemas) });
+  return ajv;
+}
+
+const ajv = newAjv();
+const validators = new Map<string, ValidateFunction>();
+
+function validatorFor(schema: Json): ValidateFunction {
+  const key = JSON.stringify(schema);
+  let validate = validators.get(key);
+  if (!validate) {
+    validate = ajv.compile(absoluteRefs(schema));
+    validators.set(key, validate);
+  }
+  return validate;
+}
+
+function componentValidator(name: string): ValidateFunction {
+  assert.ok(document.components.schemas[name], `schema ${name} is documented`);
+  return validatorFor({ $ref: `#/components/schemas/${name}` });
+}
+
+function resolveResponse(response: ResponseObject): ResponseObject {
+  if (!response.$ref) return response;
+  const name = response.$ref.replace('#/components/responses/', '');
+  const resolved = document.components.responses[name];
+  assert.ok(resolved, `response ${response.$ref} is documented`);
+  return resolved;
+}
+
+/** `METHOD /path status` of every checked answer, so the suite can tell what it covered. */
+const covered = new Set<string>();
+
+/**
+ * Asserts that an answer of the running api is documented: its status code is
+ * listed for the operation, its media type is, and its body validates against
+ * that schema (closed objects: an extra field fails).
+ */
+function assertDocumented(method: string, docPath: string, response: ApiResponse<unknown>): void {
+  const operation = document.paths[docPath]?.[method.toLowerCase()];
+  assert.ok(operation, `${method} ${docPath} is documented`);
+  const documented = operation.responses[String(response.status)];
+  assert.ok(documented, `${method} ${docPath} answered ${response.status}, which the document does not list for it: ${JSON.stringify(response.body)}`);
+  const mediaType = (response.headers.get('content-type') ?? '').split(';')[0]!.trim();
+  const content = resolveResponse(documented).content?.[mediaType];
+  assert.ok(content?.schema, `${method} ${docPath} ${response.status} answered ${mediaType}, which the document does not list`);
+  const validate = validatorFor(content.schema);
+  assert.ok(validate(response.body), `${method} ${docPath} ${response.status} does not match the document: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(response.body, null, 2)}`);
+  covered.add(`${method} ${docPath} ${response.status}`);
+}
+
+function assertRequestBodyValid(method: string, docPath: string, body: unknown, valid: boolean): void {
+  const schema = document.paths[docPath]?.[method.toLowerCase()]?.requestBody?.content?.['application/json']?.schema;
+  assert.ok(schema, `${method} ${docPath} documents its JSON body`);
+  const validate = validatorFor(schema);
+  assert.equal(validate(body), valid, `${JSON.stringify(body)}: ${ajv.errorsText(validate.errors)}`);
+}
+
+// ---- the Express app's routes ---------------------------------------------------------
+
+interface StackLayer {
+  rawPath?: unknown;
+  route?: { path: unknown; methods: Record<string, boolean> };
+  handle?: { stack?: StackLayer[] };
+}
+
+/** Every route the Express app registers, as `METHOD /path` with `:param` turned into `{param}`. */
+function registeredRoutes(layers: StackLayer[], mount = ''): string[] {
+  return layers.flatMap((layer) => {
+    if (layer.route) {
+      assert.equal(typeof layer.route.path, 'string', 'routes have one string path');
+      const path = (mount + String(layer.route.path)).replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+      return Object.keys(layer.route.methods).map((m) => `${m.toUpperCase()} ${path}`);
+    }
+    // A router mounted with app.use(path, router) serves its routes below that path.
+    const here = typeof layer.rawPath === 'string' && layer.rawPath !== '/' ? mount + layer.rawPath : mount;
+    return layer.handle?.stack ? registeredRoutes(layer.handle.stack, here) : [];
+  });
+}
+
+describe('the OpenAPI document (apps/api/openapi.yaml)', () => {
+  test('is a valid OpenAPI 3.1 document', async () => {
+    assert.equal(document.openapi, '3.1.0');
+    await SwaggerParser.validate(structuredClone(document) as never);
+  });
+
+  test('its schemas compile with ajv (JSON Schema 2020-12, strict) and every object is closed', () => {
+    const schemas = document.components.schemas;
+    for (const name of Object.keys(schemas)) componentValidator(name);
+
+    // An object that lists properties must refuse the others: additionalProperties: false, or
+    // (for the *Fields building blocks) be composed only into an allOf closed by unevaluatedProperties: false.
+    const problems: string[] = [];
+    const walk = (node: unknown, where: string, parent?: Json, viaAllOf = false): void => {
+      if (Array.isArray(node)) return node.forEach((n, i) => walk(n, `${where}/${i}`, parent, viaAllOf));
+      if (!node || typeof node !== 'object') return;
+      const schema = node as Json;
+      if (typeof schema.$ref === 'string' && schema.$ref.endsWith('Fields') && !(viaAllOf && parent?.unevaluatedProperties === false)) {
+        problems.push(`${where} uses ${schema.$ref} outside an allOf closed by unevaluatedProperties: false`);
+      }
+      const isFields = /^#\/components\/schemas\/[A-Za-z]+Fields$/.test(where);
+      if (schema.properties && !isFields && schema.additionalProperties !== false && schema.unevaluatedProperties !== false) {
+        problems.push(`${where} lists properties but does not refuse others`);
+      }
+      for (const [key, inner] of Object.entries(schema)) {
+        if (key === 'allOf') walk(inner, `${where}/allOf`, schema, true);
+        else if (key === 'properties' && inner && typeof inner === 'object') {
+          for (const [prop, propSchema] of Object.entries(inner)) walk(propSchema, `${where}/properties/${prop}`, schema);
+        } else if (inner && typeof inner === 'object') walk(inner, `${where}/${key}`, schema);
+      }
+    };
+    for (const [name, schema] of Object.entries(schemas)) walk(schema, `#/components/schemas/${name}`);
+    walk(document.paths, '#/paths');
+    assert.deepEqual(problems, []);
+  });
+
+  test('names exactly the routes the Express app registers', async () => {
+    const log = createLogger('openapi-test', { level: 'silent' });
+    const queues = new JobQueues(REDIS_URL, `chango-openapi-routes-${process.pid}`, log);
+    try {
+      const config: ApiConfig = {
+        host: '127.0.0.1',
+        port: 0,
+        redisUrl: REDIS_URL,
+        queuePrefix: queues.prefix,
+        tokensFile: '/nonexistent',
+        runWaitMs: 1_000,
+        workerAnswerMs: 1_000,
+        backupAttempts: 1,
+        backupBackoffMs: 10,
+        bodyLimitBytes: 64 * 1024,
+      };
+      const app = createApp({ config, queues, tokens: () => [], log });
+      const routes = registeredRoutes((app as unknown as { router: { stack: StackLayer[] } }).router.stack);
+      assert.ok(routes.length >= 12, routes.join('\n'));
+      assert.deepEqual([...new Set(routes)].sort(), documentedOperations().sort());
+    } finally {
+      await queues.close();
+    }
+  });
+
+  test('a closed schema refuses a field it does not list, at the top and nested', () => {
+    const destination = {
+      endpoint: 'http://127.0.0.1:9',
+      region: 'us-east-1',
+      bucket: 'chango-backups',
+      prefix: 'prod/',
+      accessKey: 'AK',
+      schedule: null,
+      timezone: 'UTC',
+      sse: 'AES256',
+      retention: { keepLast: 3 },
+      addressing: 'path',
+      secretKeySet: true,
+    };
+    const publicDestination = componentValidator('PublicDestination');
+    assert.equal(publicDestination(destination), true, ajv.errorsText(publicDestination.errors));
+    assert.equal(publicDestination({ ...destination, secretKey: 'leaked' }), false, 'a secret key in the public config is refused');
+    assert.equal(publicDestination({ ...destination, retention: { keepLast: 3, keepFirst: 1 } }), false);
+    const error = componentValidator('Error');
+    assert.equal(error({ error: 'x', message: 'y' }), true);
+    assert.equal(error({ error: 'x', message: 'y', stack: 'at …' }), false);
+    assert.equal(error({ error: 'x', message: 'y', fields: [{ field: 'a', message: 'b', hint: 'c' }] }), false);
+  });
+});
+
+describe('the running api answers as documented (real worker, Redis and Ceph RGW)', () => {
+  const scope = new SuiteScope();
+  let rgw: RgwCluster;
+  let stack: Stack;
+  let destination: Record<string, string> & { secretKey: string };
+  const base = '/admin/api/backup';
+
+  /** Calls the api, asserts the status, and checks the answer against the document. */
+  const call = async <T = Json>(
+    method: string,
+    docPath: string,
+    status: number,
+    options: Parameters<Stack['request']>[2] & { path?: string } = {},
+  ): Promise<ApiResponse<T>> => {
+    const response = await stack.request<T>(method, options.path ?? docPath, options);
+    assert.equal(response.status, status, `${method} ${options.path ?? docPath}: ${JSON.stringify(response.body)}`);
+    assertDocumented(method, docPath, response as ApiResponse<unknown>);
+    return response;
+  };
+  const finished = (id: string) =>
+    waitFor(
+      `job ${id} to finish`,
+      async () => {
+        const job = await stack.request<JobView>('GET', `${base}/jobs/${id}`, { token: stack.viewerToken });
+        return job.body.state === 'completed' || job.body.state === 'failed' ? job : undefined;
+      },
+      120_000,
+    );
+
+  before(async () => {
+    rgw = await startRgw();
+    scope.after(() => rgw.stop());
+    stack = await Stack.start(scope, { env: { CHANGO_BACKUP_ATTEMPTS: '1', CHANGO_VERIFY_SCHEDULED: 'false' }, apiEnv: { CHANGO_WORKER_ANSWER_MS: '3000' } });
+    destination = { endpoint: rgw.endpoint, region: rgw.region, bucket: await createTestBucket(rgw), prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey };
+  });
+  after(() => scope.run());
+
+  test('every documented path and method is served (never the not_found fallback)', async () => {
+    const unknown = await stack.request('GET', '/admin/api/backup/nothing-here');
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.body.error, 'not_found', 'the fallback answers not_found: the check below can fail');
+    // Before any destination is configured, so no backup or drill starts.
+    for (const operation of documentedOperations()) {
+      const [method, path] = operation.split(' ') as [string, string];
+      const response = await stack.request(method, path.replace('{id}', 'no-such-job'), method === 'PUT' ? { body: {} } : {});
+      assert.ok(!(response.status === 404 && (response.body as Json).error === 'not_found'), `${operation} is not served: ${JSON.stringify(response.body)}`);
+    }
+  });
+
+  test('health, readiness, metrics and the document itself need no token', async () => {
+    await call('GET', '/healthz', 200, { token: null });
+    await call('GET', '/readyz', 200, { token: null });
+    const metrics = await call<string>('GET', '/metrics', 200, { token: null });
+    assert.match(metrics.body, /^chango_backup_redis_up 1$/m);
+    const served = await call<string>('GET', '/admin/api/openapi.yaml', 200, { token: null });
+    assert.match(served.headers.get('content-type') ?? '', /^application\/yaml/);
+    assert.equal(served.body, DOCUMENT_TEXT, 'the api serves apps/api/openapi.yaml as it is');
+  });
+
+  test('401 and 403 bodies', async () => {
+    await call('GET', `${base}/config`, 401, { token: null });
+    await call('PUT', `${base}/config`, 401, { token: null, body: destination });
+    await call('GET', `${base}/jobs`, 401, { token: 'chb_not-a-real-token' });
+    await call('PUT', `${base}/config`, 403, { token: stack.viewerToken, body: destination });
+    await call('POST', `${base}/run`, 403, { token: stack.viewerToken });
+    await call('POST', `${base}/verify`, 403, { token: stack.viewerToken });
+    for (const path of ['config', 'jobs', 'jobs/{id}', 'objects', 'status']) {
+      await call('GET', `${base}/${path}`, 401, { token: null, path: `${base}/${path.replace('{id}', 'x')}` });
+    }
+  });
+
+  test('before a destination: config 404, run and verify 409, objects 404, empty job list, status', async () => {
+    await call('GET', `${base}/config`, 404, { token: stack.viewerToken });
+    await call('POST', `${base}/run`, 409);
+    await call('POST', `${base}/verify`, 409);
+    await call('GET', `${base}/objects`, 404, { token: stack.viewerToken });
+    const jobs = await call<{ jobs: unknown[] }>('GET', `${base}/jobs`, 200, { token: stack.viewerToken });
+    assert.deepEqual(jobs.body.jobs, []);
+    await call('GET', `${base}/status`, 200, { token: stack.viewerToken });
+  });
+
+  test('config PUT: 400 naming the field, 415, 413; the refused bodies are refused by the document too', async () => {
+    const cases: { body?: unknown; rawBody?: string; contentType?: string; status: number; schemaRefuses?: boolean }[] = [
+      { rawBody: '{"endpoint": ', status: 400 },
+      { body: { ...destination, bucket: 'No_Such Bucket' }, status: 400, schemaRefuses: true },
+      { body: { ...destination, region: 7 }, status: 400, schemaRefuses: true },
+      { body: { ...destination, sse: 'DES' }, status: 400, schemaRefuses: true },
+      { body: { ...destination, secretKeyy: 'typo' }, status: 400, schemaRefuses: true },
+      { body: { ...destination, retention: { keepLast: 0 } }, status: 400, schemaRefuses: true },
+      { rawBody: 'endpoint=x', contentType: 'text/plain', status: 415 },
+      { body: { ...destination, prefix: `${'p'.repeat(100_000)}/` }, status: 413 },
+    ];
+    for (const c of cases) {
+      const response = await call<{ error: string }>('PUT', `${base}/config`, c.status, c);
+      if (c.status === 400 && c.body) assert.equal(response.body.error, 'invalid_config');
+      if (c.schemaRefuses) assertRequestBodyValid('PUT', `${base}/config`, c.body, false);
+    }
+  });
+
+  test('config PUT 200 and GET 200', async () => {
+    const body = { ...destination, schedule: '0 3 * * *', timezone: 'Europe/Berlin', retention: { keepLast: 10 } };
+    assertRequestBodyValid('PUT', `${base}/config`, body, true);
+    const put = await call<Json>('PUT', `${base}/config`, 200, { body });
+    assert.equal(put.body.secretKeySet, true);
+    const { secretKey: _kept, ...withoutSecret } = body;
+    assertRequestBodyValid('PUT', `${base}/config`, { ...withoutSecret, schedule: null }, true);
+    await call('PUT', `${base}/config`, 200, { body: { ...withoutSecret, schedule: null } });
+    const got = await call<Json>('GET', `${base}/config`, 200, { token: stack.viewerToken });
+    assert.equal(got.body.schedule, null);
+  });
+
+  let backupKey = '';
+  let acceptedJob = '';
+
+  test('run 200 (waits), then run?wait=false 202, and a second trigger joins it', async () => {
+    const done = await call<{ key: string; alreadyRunning: boolean }>('POST', `${base}/run`, 200);
+    assert.equal(done.body.alreadyRunning, false);
+    backupKey = done.body.key;
+    const accepted = await call<{ jobId: string; statusUrl: string }>('POST', `${base}/run`, 202, { path: `${base}/run?wait=false` });
+    assert.equal(accepted.headers.get('location'), accepted.body.statusUrl);
+    acceptedJob = accepted.body.jobId;
+    const joined = await stack.request<{ jobId: string; alreadyRunning: boolean }>('POST', `${base}/run`);
+    assert.ok(joined.status === 200 || joined.status === 202, JSON.stringify(joined.body));
+    assertDocumented('POST', `${base}/run`, joined as ApiResponse<unknown>);
+    assert.equal(joined.body.jobId, acceptedJob);
+    assert.equal(joined.body.alreadyRunning, true);
+    await finished(acceptedJob);
+  });
+
+  test('run: 400 for a bad wait flag', async () => {
+    await call('POST', `${base}/run`, 400, { path: `${base}/run?wait=maybe` });
+  });
+
+  let drillJob = '';
+
+  test('verify: 400 naming key, 415, 202 with and without a key', async () => {
+    const bad = await call<{ fields: { field: string }[] }>('POST', `${base}/verify`, 400, { body: { key: 'not-a-backup.tar.gz' } });
+    assert.deepEqual(bad.body.fields.map((f) => f.field), ['key']);
+    await call('POST', `${base}/verify`, 400, { body: { kee: backupKey } });
+    await call('POST', `${base}/verify`, 415, { rawBody: backupKey, contentType: 'text/plain' });
+    assertRequestBodyValid('POST', `${base}/verify`, { key: backupKey }, true);
+    const drill = await call<{ jobId: string; key: string | null }>('POST', `${base}/verify`, 202, { body: { key: backupKey } });
+    assert.equal(drill.body.key, backupKey);
+    drillJob = drill.body.jobId;
+    const drillJobView = await finished(drillJob);
+    assert.equal(drillJobView.body.state, 'completed', JSON.stringify(drillJobView.body));
+    const newest = await call<{ jobId: string; key: string | null }>('POST', `${base}/verify`, 202);
+    assert.equal(newest.body.key, null);
+    await finished(newest.body.jobId);
+  });
+
+  test('jobs: list 200 (and 400), job 200 for a backup and a drill, 404, 400', async () => {
+    const list = await call<{ jobs: JobView[] }>('GET', `${base}/jobs`, 200, { token: stack.viewerToken });
+    assert.deepEqual(new Set(list.body.jobs.map((j) => j.kind)), new Set(['backup', 'verify']));
+    assert.ok(list.body.jobs.every((j) => j.state === 'completed'), JSON.stringify(list.body.jobs));
+    await call('GET', `${base}/jobs`, 200, { token: stack.viewerToken, path: `${base}/jobs?limit=1` });
+    await call('GET', `${base}/jobs`, 400, { token: stack.viewerToken, path: `${base}/jobs?limit=0` });
+    const backup = await call<JobView>('GET', `${base}/jobs/{id}`, 200, { token: stack.viewerToken, path: `${base}/jobs/${acceptedJob}` });
+    assert.equal(backup.body.kind, 'backup');
+    const drill = await call<JobView>('GET', `${base}/jobs/{id}`, 200, { token: stack.viewerToken, path: `${base}/jobs/${drillJob}` });
+    assert.equal((drill.body.result as { ok?: boolean } | null)?.ok, true, JSON.stringify(drill.body));
+    await call('GET', `${base}/jobs/{id}`, 404, { token: stack.viewerToken, path: `${base}/jobs/00000000-0000-4000-8000-000000000000` });
+    await call('GET', `${base}/jobs/{id}`, 400, { token: stack.viewerToken, path: `${base}/jobs/bad%20id` });
+
+    // Strict: the same real answer with one field more, top level or nested, does not validate.
+    const jobView = componentValidator('JobView');
+    assert.equal(jobView(backup.body), true);
+    assert.equal(jobView({ ...backup.body, extra: 1 }), false);
+    assert.equal(jobView({ ...backup.body, result: { ...(backup.body.result as unknown as Json), extra: 1 } }), false);
+    assert.equal(jobView({ ...drill.body, result: { ...(drill.body.result as unknown as Json), extra: 1 } }), false);
+  });
+
+  test('objects 200 and status 200 after backups and drills', async () => {
+    const objects = await call<{ objects: { key: string; verify: { ok: boolean } | null }[] }>('GET', `${base}/objects`, 200, { token: stack.viewerToken });
+    const drilled = objects.body.objects.find((o) => o.key === backupKey);
+    assert.equal(drilled?.verify?.ok, true, JSON.stringify(objects.body));
+    const status = await call<Json>('GET', `${base}/status`, 200, { token: stack.viewerToken });
+    assert.ok(status.body.lastSuccess && status.body.lastVerify, JSON.stringify(status.body));
+  });
+
+  test('a destination that refuses the credentials: run 502 backup_failed with the job, objects 502, status with the failure', async () => {
+    await call('PUT', `${base}/config`, 200, { body: { ...destination, secretKey: 'not-the-secret-key' } });
+    const failed = await call<{ error: string; job: JobView }>('POST', `${base}/run`, 502);
+    assert.equal(failed.body.error, 'backup_failed');
+    assert.equal(failed.body.job.state, 'failed');
+    assert.ok(failed.body.job.failure?.message, JSON.stringify(failed.body));
+    const objects = await call<{ error: string }>('GET', `${base}/objects`, 502, { token: stack.viewerToken });
+    assert.match(objects.body.error, /^s3_/);
+    const status = await call<{ lastFailure: { error: string | null } | null }>('GET', `${base}/status`, 200, { token: stack.viewerToken });
+    assert.ok(status.body.lastFailure?.error, JSON.stringify(status.body));
+  });
+
+  test('once the worker is gone: readyz 503, config 503 worker_unavailable', async () => {
+    assert.equal(await stack.worker.stop(), 0);
+    const ready = await call<{ reason: string }>('GET', '/readyz', 503, { token: null });
+    assert.match(ready.body.reason, /no chango worker has sent a heartbeat recently/);
+    const config = await call<{ error: string }>('GET', `${base}/config`, 503, { token: stack.viewerToken });
+    assert.equal(config.body.error, 'worker_unavailable');
+  });
+
+  test('the answers checked above cover every route and the status codes asked for', () => {
+    const wanted = [
+      `PUT ${base}/config 200`,
+      `PUT ${base}/config 400`,
+      `PUT ${base}/config 401`,
+      `PUT ${base}/config 403`,
+      `PUT ${base}/config 413`,
+      `PUT ${base}/config 415`,
+      `GET ${base}/config 200`,
+      `GET ${base}/config 401`,
+      `GET ${base}/config 404`,
+      `GET ${base}/config 503`,
+      `POST ${base}/run 200`,
+      `POST ${base}/run 202`,
+      `POST ${base}/run 400`,
+      `POST ${base}/run 403`,
+      `POST ${base}/run 409`,
+      `POST ${base}/run 502`,
+      `POST ${base}/verify 202`,
+      `POST ${base}/verify 400`,
+      `POST ${base}/verify 403`,
+      `POST ${base}/verify 409`,
+      `POST ${base}/verify 415`,
+      `GET ${base}/jobs 200`,
+      `GET ${base}/jobs 400`,
+      `GET ${base}/jobs 401`,
+      `GET ${base}/jobs/{id} 200`,
+      `GET ${base}/jobs/{id} 400`,
+      `GET ${base}/jobs/{id} 404`,
+      `GET ${base}/objects 200`,
+      `GET ${base}/objects 404`,
+      `GET ${base}/objects 502`,
+      `GET ${base}/status 200`,
+      `GET ${base}/status 401`,
+      'GET /healthz 200',
+      'GET /readyz 200',
+      'GET /readyz 503',
+      'GET /metrics 200',
+      'GET /admin/api/openapi.yaml 200',
+    ];
+    assert.deepEqual(wanted.filter((w) => !covered.has(w)), []);
+    const operationsCovered = new Set([...covered].map((c) => c.split(' ').slice(0, 2).join(' ')));
+    assert.deepEqual(documentedOperations().filter((o) => !operationsCovered.has(o)), []);
+  });
+});
