@@ -7,6 +7,7 @@
 #   time           -> GNU time, for the peak RSS figures of `npm run bench`.
 #   prometheus     -> promtool (check metrics, check rules, test rules) and a real Prometheus that
 #                     scrapes the api in the tests.
+#   chromium       -> the headless browser the admin UI test drives (through playwright-core).
 # Idempotent and quiet; `apt-get update` runs once, only when something is to be installed.
 set -euo pipefail
 
@@ -18,6 +19,7 @@ command -v radosgw >/dev/null 2>&1 || missing+=(radosgw)
 { command -v radosgw-admin && command -v monmaptool && command -v ceph; } >/dev/null 2>&1 || missing+=(ceph-common)
 [[ -x /usr/bin/time ]] || missing+=(time)
 { command -v promtool && command -v prometheus; } >/dev/null 2>&1 || missing+=(prometheus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if ((${#missing[@]} == 0)); then
   exit 0

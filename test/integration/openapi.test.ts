@@ -304,6 +304,22 @@ describe('the running api answers as documented (real worker, Redis and Ceph RGW
     assert.equal(served.body, DOCUMENT_TEXT, 'the api serves apps/api/openapi.yaml as it is');
   });
 
+  test('the admin UI: /admin redirects to its page; whoami names the token and its role', async () => {
+    const redirect = await fetch(`${stack.baseUrl}/admin`, { redirect: 'manual' });
+    assert.equal(redirect.status, 301);
+    assert.equal(redirect.headers.get('location'), '/admin/');
+    assertDocumented('GET', '/admin', { status: 301, body: await redirect.text(), headers: redirect.headers });
+    const page = await fetch(`${stack.baseUrl}/admin/`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+    assert.match(await page.text(), /<title>Chango · Backup<\/title>/);
+    const admin = await call<{ name: string; role: string }>('GET', '/admin/api/whoami', 200);
+    assert.deepEqual(admin.body, { name: 'test-admin', role: 'admin' });
+    const viewer = await call<{ name: string; role: string }>('GET', '/admin/api/whoami', 200, { token: stack.viewerToken });
+    assert.deepEqual(viewer.body, { name: 'test-viewer', role: 'viewer' });
+    await call('GET', '/admin/api/whoami', 401, { token: null });
+  });
+
   test('401 and 403 bodies', async () => {
     await call('GET', `${base}/config`, 401, { token: null });
     await call('PUT', `${base}/config`, 401, { token: null, body: destination });
@@ -447,6 +463,9 @@ describe('the running api answers as documented (real worker, Redis and Ceph RGW
 
   test('the answers checked above cover every route and the status codes asked for', () => {
     const wanted = [
+      'GET /admin 301',
+      'GET /admin/api/whoami 200',
+      'GET /admin/api/whoami 401',
       `PUT ${base}/config 200`,
       `PUT ${base}/config 400`,
       `PUT ${base}/config 401`,

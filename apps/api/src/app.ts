@@ -4,6 +4,7 @@ import type { ApiConfig } from './config.js';
 import { errorHandler, notFound } from './http-errors.js';
 import { createMetrics } from './metrics.js';
 import type { JobQueues } from './queues.js';
+import { adminUiRoutes } from './routes/admin-ui.js';
 import { backupRoutes } from './routes/backup.js';
 import { healthRoutes } from './routes/health.js';
 import { openapiRoutes } from './routes/openapi.js';
@@ -32,6 +33,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRoutes(deps.queues, createMetrics(deps.queues)));
   app.use(backupRoutes(deps));
   app.use(openapiRoutes());
+  app.use(adminUiRoutes(deps.tokens));
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;

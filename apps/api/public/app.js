@@ -1,0 +1,253 @@
+// The admin UI: plain ES module, no framework, no CDN. It talks to the same
+// REST API as curl does (the token stays in this tab's sessionStorage), and
+// polls a running backup's job for its progress.
+const TOKEN_KEY = 'chango-admin-token';
+const API = '/admin/api';
+const POLL_MS = 500;
+const REFRESH_MS = 5000;
+/** Share of the bar each phase fills: the upload and archive are most of a backup. */
+const PHASES = { queued: [0, 0], checkpoint: [0, 15], archive: [15, 50], upload: [50, 95], commit: [95, 99], done: [100, 100], verify: [0, 100] };
+
+const $ = (id) => document.getElementById(id);
+let role = 'viewer';
+let refreshTimer;
+
+async function api(method, path, body) {
+  const headers = { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(path.startsWith('/') ? path : `${API}/${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  let parsed = null;
+  try {
+    parsed = await response.json();
+  } catch {
+    parsed = null;
+  }
+  if (response.status === 401 && path !== 'whoami') signOut('Your token is no longer accepted: sign in again.');
+  return { status: response.status, body: parsed };
+}
+
+const text = (el, value) => {
+  el.textContent = value ?? '';
+};
+const bytes = (n) => (n == null ? '' : n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : '');
+
+// --- sign in / out -------------------------------------------------------
+
+async function signIn(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+  const me = await api('GET', 'whoami');
+  if (me.status !== 200) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    return me.body?.message ?? `sign-in failed (${me.status})`;
+  }
+  role = me.body.role;
+  text($('whoami'), `${me.body.name} (${me.body.role})`);
+  const viewer = role !== 'admin';
+  $('viewer-note').hidden = !viewer;
+  $('run').disabled = viewer;
+  $('save').disabled = viewer;
+  for (const input of $('dest-form').querySelectorAll('input, select')) input.disabled = viewer;
+  $('signin').hidden = true;
+  $('shell').hidden = false;
+  await Promise.all([loadConfig(), refresh()]);
+  clearInterval(refreshTimer);
+  refreshTimer = setInterval(refresh, REFRESH_MS);
+  $('run').disabled ? $('dest-title').focus?.() : $('run').focus();
+  return null;
+}
+
+function signOut(message = '') {
+  sessionStorage.removeItem(TOKEN_KEY);
+  clearInterval(refreshTimer);
+  $('shell').hidden = true;
+  $('signin').hidden = false;
+  text($('signin-error'), message);
+  $('token').value = '';
+  $('token').focus();
+}
+
+// --- destination form ----------------------------------------------------
+
+async function loadConfig() {
+  const { status, body } = await api('GET', 'backup/config');
+  if (status !== 200) {
+    text($('secret-hint'), 'no secret key stored yet');
+    return;
+  }
+  const form = $('dest-form');
+  for (const name of ['endpoint', 'region', 'bucket', 'prefix', 'accessKey', 'timezone', 'sse']) form.elements[name].value = body[name] ?? '';
+  form.elements.schedule.value = body.schedule ?? '';
+  form.elements.keepLast.value = body.retention?.keepLast ?? '';
+  form.elements.maxAgeDays.value = body.retention?.maxAgeDays ?? '';
+  form.elements.secretKey.value = '';
+  form.elements.secretKey.placeholder = body.secretKeySet ? 'set (leave empty to keep it)' : '';
+  text($('secret-hint'), body.secretKeySet ? 'A secret key is set; it is never shown.' : '');
+}
+
+/** A number field: a whole number is sent as one; anything else as typed, so the api names the field. */
+const numberOrText = (value) => (/^\d+$/.test(value) ? Number(value) : value);
+
+function formBody(form) {
+  const v = (name) => form.elements[name].value.trim();
+  const body = { endpoint: v('endpoint'), region: v('region'), bucket: v('bucket'), prefix: v('prefix'), accessKey: v('accessKey'), sse: v('sse') };
+  if (v('secretKey')) body.secretKey = form.elements.secretKey.value;
+  body.schedule = v('schedule') || null;
+  if (v('timezone')) body.timezone = v('timezone');
+  const retention = {};
+  if (v('keepLast')) retention.keepLast = numberOrText(v('keepLast'));
+  if (v('maxAgeDays')) retention.maxAgeDays = numberOrText(v('maxAgeDays'));
+  body.retention = Object.keys(retention).length ? retention : null;
+  return body;
+}
+
+function clearFieldErrors(form) {
+  for (const el of form.querySelectorAll('[data-error-for]')) text(el, '');
+  for (const input of form.querySelectorAll('[aria-invalid]')) input.removeAttribute('aria-invalid');
+  text($('dest-error'), '');
+  text($('dest-saved'), '');
+}
+
+async function saveDestination(event) {
+  event.preventDefault();
+  const form = $('dest-form');
+  clearFieldErrors(form);
+  const { status, body } = await api('PUT', 'backup/config', formBody(form));
+  if (status === 200) {
+    // The secret leaves the page at once: the form shows only that one is set.
+    form.elements.secretKey.value = '';
+    await Promise.all([loadConfig(), refresh()]);
+    text($('dest-saved'), 'Saved.');
+    return;
+  }
+  const unplaced = [];
+  for (const { field, message } of body?.fields ?? []) {
+    const slot = form.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
+    if (!slot) {
+      unplaced.push(`${field} ${message}`);
+      continue;
+    }
+    text(slot, message);
+    const input = form.elements[field.replace(/^retention\./, '')];
+    if (input) input.setAttribute('aria-invalid', 'true');
+  }
+  text($('dest-error'), unplaced.length ? unplaced.join('; ') : body?.fields?.length ? 'Some fields need fixing (see above).' : (body?.message ?? `saving failed (${status})`));
+  form.querySelector('[aria-invalid="true"]')?.focus();
+}
+
+// --- backup now ----------------------------------------------------------
+
+function showProgress(progress) {
+  const phase = progress?.phase ?? 'queued';
+  const [from, to] = PHASES[phase] ?? [0, 0];
+  const share = progress?.bytesExpected ? Math.min(1, progress.bytesDone / progress.bytesExpected) : 0;
+  $('progress-bar').value = Math.round(from + (to - from) * share);
+  text($('progress-phase'), phase);
+  text($('progress-bytes'), progress?.bytesExpected ? `${bytes(progress.bytesDone)} of ${bytes(progress.bytesExpected)}` : '');
+}
+
+async function runBackup() {
+  $('run').disabled = true;
+  $('run-result').hidden = true;
+  text($('run-error'), '');
+  $('progress').hidden = false;
+  showProgress(null);
+  try {
+    const started = await api('POST', 'backup/run?wait=false');
+    if (started.status !== 202 && started.status !== 200) {
+      text($('run-error'), started.body?.message ?? `the backup could not start (${started.status})`);
+      return;
+    }
+    for (;;) {
+      const job = await api('GET', started.body.statusUrl);
+      if (job.status !== 200) throw new Error(job.body?.message ?? `job lookup failed (${job.status})`);
+      showProgress(job.body.progress);
+      if (job.body.state === 'completed') {
+        showProgress({ phase: 'done' });
+        text($('result-key'), job.body.result?.key ?? '');
+        text($('result-sha256'), job.body.result?.sha256 ?? '');
+        $('run-result').hidden = false;
+        break;
+      }
+      if (job.body.state === 'failed') {
+        text($('run-error'), `The backup failed: ${job.body.failure?.message ?? 'no reason given'}`);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  } catch (err) {
+    text($('run-error'), err.message);
+  } finally {
+    $('run').disabled = role !== 'admin';
+    await refresh();
+  }
+}
+
+// --- status and history ---------------------------------------------------
+
+function row(cells) {
+  const tr = document.createElement('tr');
+  for (const cell of cells) {
+    const td = document.createElement('td');
+    text(td, cell.value);
+    if (cell.className) td.className = cell.className;
+    tr.append(td);
+  }
+  return tr;
+}
+
+async function refresh() {
+  const [status, jobs, objects] = await Promise.all([api('GET', 'backup/status'), api('GET', 'backup/jobs?limit=20'), api('GET', 'backup/objects')]);
+  if (status.status === 200) {
+    const s = status.body;
+    const parts = [s.leader ? `Leader: ${s.leader.nodeId}` : 'No leader: no worker can run backups', s.schedule ? `next scheduled run ${when(s.schedule.nextRunAt)} (${s.schedule.cron}, ${s.schedule.timezone})` : 'no schedule'];
+    if (s.lastSuccess) parts.push(`last success ${when(s.lastSuccess.finishedAt)}`);
+    if (s.lastFailure) parts.push(`last failure ${when(s.lastFailure.finishedAt)}`);
+    text($('status-line'), parts.join(' · '));
+  }
+  if (jobs.status === 200) {
+    $('jobs').tBodies[0].replaceChildren(
+      ...jobs.body.jobs.map((job) =>
+        row([
+          { value: when(job.startedAt ?? job.createdAt) },
+          { value: job.kind },
+          { value: job.trigger },
+          { value: job.result?.skipped ? 'skipped' : job.state, className: `state-${job.state}` },
+          { value: job.result?.key ?? job.key ?? '' },
+          { value: job.result?.sha256 ?? '', className: 'mono' },
+          { value: job.result?.durationMs != null ? `${(job.result.durationMs / 1000).toFixed(1)} s` : '' },
+        ]),
+      ),
+    );
+  }
+  text($('objects-error'), objects.status === 200 || objects.status === 404 ? '' : (objects.body?.message ?? ''));
+  $('objects').tBodies[0].replaceChildren(
+    ...(objects.status === 200 ? objects.body.objects : []).map((o) =>
+      row([
+        { value: o.key },
+        { value: bytes(o.size) },
+        { value: when(o.lastModified) },
+        { value: o.complete ? 'complete' : 'INCOMPLETE' },
+        { value: o.verify ? `${o.verify.ok ? 'passed' : 'FAILED'} ${when(o.verify.verifiedAt)}` : 'not verified', className: o.verify ? (o.verify.ok ? 'drill-ok' : 'drill-failed') : '' },
+      ]),
+    ),
+  );
+}
+
+// --- start -----------------------------------------------------------------
+
+$('signin-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  text($('signin-error'), '');
+  const problem = await signIn($('token').value.trim());
+  if (problem) text($('signin-error'), problem);
+});
+$('signout').addEventListener('click', () => signOut());
+$('dest-form').addEventListener('submit', saveDestination);
+$('run').addEventListener('click', runBackup);
+
+if (sessionStorage.getItem(TOKEN_KEY)) {
+  signIn(sessionStorage.getItem(TOKEN_KEY)).then((problem) => problem && signOut(problem));
+} else {
+  signOut();
+}

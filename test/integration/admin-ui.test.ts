@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { SuiteScope } from '../support/fixtures.js';
+import { REPO_ROOT } from '../support/processes.js';
+import { Stack } from '../support/stack.js';
+import { createTestBucket, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
+
+/** Screenshots of the run land here (git-ignored), for a person to look at. */
+const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
+const KEY_PATTERN = /^prod\/chango-\d{8}T\d{6}Z-[0-9a-f-]{36}\.tar\.gz$/;
+
+describe('the admin UI in headless Chromium (Debian), against the real api, worker, Redis and S3', () => {
+  const scope = new SuiteScope();
+  let rgw: RgwCluster;
+  let stack: Stack;
+  let browser: Browser;
+  let bucket: string;
+
+  before(async () => {
+    rgw = await startRgw();
+    scope.after(() => rgw.stop());
+    stack = await Stack.start(scope, { users: 3, components: 2000 });
+    bucket = await createTestBucket(rgw);
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+    scope.after(() => browser.close());
+    await mkdir(ARTIFACTS, { recursive: true });
+  });
+  after(() => scope.run());
+
+  /** A laptop-sized page that records every URL it loads (nothing may come from elsewhere). */
+  async function openPage(): Promise<{ page: Page; requested: string[] }> {
+    const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    const requested: string[] = [];
+    page.on('request', (request) => void requested.push(request.url()));
+    await page.goto(`${stack.baseUrl}/admin/`);
+    return { page, requested };
+  }
+
+  async function signIn(page: Page, token: string): Promise<void> {
+    await page.fill('#token', token);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#shell:not([hidden])');
+    assert.equal(await page.isVisible('#signin'), false, 'the sign-in form is gone once signed in');
+    assert.equal(await page.isVisible('#shell'), true);
+  }
+
+  test('an admin signs in, sees a field error, saves, presses Backup Now and sees the key and SHA-256', async () => {
+    const { page, requested } = await openPage();
+    await page.fill('#token', 'chb_not-a-real-token');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.getElementById('signin-error')?.textContent !== '');
+    assert.match(await page.textContent('#signin-error') ?? '', /valid bearer token/);
+
+    await signIn(page, stack.adminToken);
+    assert.match(await page.textContent('#whoami') ?? '', /test-admin \(admin\)/);
+    await page.fill('#f-endpoint', rgw.endpoint);
+    await page.fill('#f-region', rgw.region);
+    await page.fill('#f-bucket', 'Bad_Bucket');
+    await page.fill('#f-prefix', 'prod/');
+    await page.fill('#f-accessKey', rgw.accessKey);
+    await page.fill('#f-secretKey', rgw.secretKey);
+    await page.fill('#f-keepLast', '7');
+    await page.click('#save');
+    await page.waitForFunction(() => document.querySelector('[data-error-for="bucket"]')?.textContent !== '');
+    assert.match(await page.textContent('[data-error-for="bucket"]') ?? '', /S3 bucket name/);
+    assert.equal(await page.getAttribute('#f-bucket', 'aria-invalid'), 'true');
+
+    await page.fill('#f-bucket', bucket);
+    await page.click('#save');
+    await page.waitForFunction(() => document.getElementById('dest-saved')?.textContent === 'Saved.');
+    assert.equal(await page.inputValue('#f-secretKey'), '', 'the secret is never put back in the page');
+    assert.match(await page.textContent('#secret-hint') ?? '', /secret key is set/);
+    assert.ok(!(await page.content()).includes(rgw.secretKey));
+
+    // Keyboard: focus Backup Now and press Enter.
+    await page.focus('#run');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#progress:not([hidden])');
+    const phases = new Set<string>();
+    const seen = setInterval(() => void page.textContent('#progress-phase').then((p) => p && phases.add(p)).catch(() => undefined), 100);
+    await page.waitForSelector('#run-result:not([hidden])', { timeout: 120_000 });
+    clearInterval(seen);
+    assert.equal(await page.textContent('#progress-phase'), 'done');
+    assert.equal(await page.getAttribute('#progress-bar', 'value'), '100');
+    const key = (await page.textContent('#result-key')) ?? '';
+    const sha256 = (await page.textContent('#result-sha256')) ?? '';
+    assert.match(key, KEY_PATTERN);
+    assert.match(sha256, /^[0-9a-f]{64}$/);
+    assert.ok([...phases].some((p) => p !== 'done'), `the bar showed phases on the way: ${[...phases].join(', ')}`);
+
+    await page.waitForFunction((k) => document.querySelector('#objects tbody')?.textContent?.includes(k), key);
+    const jobsTable = (await page.textContent('#jobs tbody')) ?? '';
+    assert.ok(jobsTable.includes(key) && jobsTable.includes(sha256), 'the job history shows the key and SHA-256');
+    assert.match((await page.textContent('#objects tbody')) ?? '', /complete/);
+    assert.match((await page.textContent('#status-line')) ?? '', /Leader: node-/);
+
+    await page.screenshot({ path: join(ARTIFACTS, 'admin-ui-admin.png'), fullPage: true });
+    const foreign = requested.filter((url) => !url.startsWith(stack.baseUrl));
+    assert.deepEqual(foreign, [], 'everything is served by the api itself');
+    await page.close();
+  });
+
+  test('a viewer sees the destination and history, but Backup Now and Save are disabled', async () => {
+    const { page } = await openPage();
+    await signIn(page, stack.viewerToken);
+    assert.match(await page.textContent('#whoami') ?? '', /\(viewer\)/);
+    assert.equal(await page.isDisabled('#run'), true);
+    assert.equal(await page.isDisabled('#save'), true);
+    assert.equal(await page.isVisible('#viewer-note'), true);
+    assert.equal(await page.inputValue('#f-bucket'), bucket);
+    await page.waitForFunction(() => (document.querySelector('#jobs tbody')?.children.length ?? 0) > 0);
+    await page.screenshot({ path: join(ARTIFACTS, 'admin-ui-viewer.png'), fullPage: true });
+    await page.close();
+  });
+});
