@@ -127,6 +127,18 @@ describe('metrics, alert rules and the dashboard against promtool and a real Pro
       assert.ok(result.length > 0, `${where}: ${expr} returned no data`);
     }
 
+    // Alert expressions are comparisons, empty while all is well. With `bool` they answer 0 or 1 for every
+    // series they compare: data there shows their operands exist and match, whatever the alert's state.
+    const alertRules = rules.groups.flatMap((g) => g.rules.filter((r) => r.alert));
+    assert.equal(alertRules.length, 4);
+    for (const rule of alertRules) {
+      const comparison = rule.expr.replace(/\s(==|!=|>=|<=|>|<)\s/, ' $1 bool ');
+      assert.notEqual(comparison, rule.expr, `${rule.alert}: one comparison in ${rule.expr}`);
+      const result = (await query(comparison)) as { value: [number, string] }[];
+      assert.ok(result.length > 0, `alert ${rule.alert}: ${comparison} returned no data`);
+      assert.ok(result.every((r) => r.value[1] === '0'), `alert ${rule.alert} would fire on a healthy system: ${JSON.stringify(result)}`);
+    }
+
     // Every alert's expression evaluates without error (firing or not).
     const ruleState = (await (await fetch(`${api}/rules`)).json()) as { data: { groups: { rules: { name: string; type: string; health: string; lastError?: string }[] }[] } };
     const alerts = ruleState.data.groups.flatMap((g) => g.rules).filter((r) => r.type === 'alerting');
