@@ -112,6 +112,7 @@ async function main(): Promise<void> {
   console.log(`
 chango-backup demo is running.
   api:          ${base}
+  admin UI:     ${base}/admin/  (sign in with the admin token)
   destination:  ${s3.endpoint} bucket ${bucket}, prefix demo/ (in memory, gone when the demo stops)
   admin token:  ${firstRun ? token : `in .demo/admin-token (printed on the first run only)`}
 
