@@ -101,8 +101,7 @@ export function createMetrics(queues: JobQueues): Registry {
 
 async function readSnapshot(queues: JobQueues): Promise<Snapshot> {
   const keys = redisKeys(queues.prefix);
-  const [workers, backup, control, status, counters, histogram, epoch] = await Promise.all([
-    queues.aliveWorkers(),
+  const [backup, control, status, counters, histogram, epoch] = await Promise.all([
     queues.call(() => queues.backup.getJobCounts(...JOB_STATES)),
     queues.call(() => queues.control.getJobCounts(...JOB_STATES)),
     queues.call(() => readStatus(queues)),
@@ -110,7 +109,7 @@ async function readSnapshot(queues: JobQueues): Promise<Snapshot> {
     queues.call(() => queues.redis.hgetall(keys.durationHistogram)),
     queues.call(() => queues.redis.get(keys.leaderEpoch)),
   ]);
-  return { workers: workers.length, queues: { [QUEUES.backup]: backup, [QUEUES.control]: control }, status, counters, histogram, epoch: Number(epoch ?? 0) };
+  return { workers: status.workers.length, queues: { [QUEUES.backup]: backup, [QUEUES.control]: control }, status, counters, histogram, epoch: Number(epoch ?? 0) };
 }
 
 /** Prometheus histogram samples (cumulative `_bucket`s, `_sum`, `_count`) from the per-bucket counts the workers keep. */

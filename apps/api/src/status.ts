@@ -1,6 +1,5 @@
 import {
   BACKUP_SCHEDULER_ID,
-  WORKER_HEARTBEAT_TTL_MS,
   parseLeaseValue,
   redisKeys,
   type BackupStatus,
@@ -19,7 +18,7 @@ export async function readStatus(queues: JobQueues): Promise<BackupStatus> {
   const keys = redisKeys(queues.prefix);
   const [lease, workers, scheduler, lastSuccess, lastFailure, lastVerify] = await Promise.all([
     queues.redis.get(keys.leader),
-    queues.redis.zrangebyscore(keys.workers, Date.now() - WORKER_HEARTBEAT_TTL_MS, '+inf'),
+    queues.aliveWorkers(),
     queues.backup.getJobScheduler(BACKUP_SCHEDULER_ID),
     queues.redis.get(keys.lastSuccess),
     queues.redis.get(keys.lastFailure),

@@ -74,13 +74,7 @@ export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps):
   });
 
   router.put(`${BASE}/config`, admin, async (req, res) => {
-    requireJsonBody(req);
-    const parsed = DestinationUpdateSchema.safeParse(req.body);
-    if (!parsed.success) {
-      const fields = fieldErrors(parsed.error);
-      throw new HttpError(400, 'invalid_config', fields.map((f) => `${f.field} ${f.message}`).join('; '), fields);
-    }
-    const { secretKey, ...update } = parsed.data;
+    const { secretKey, ...update } = parseJsonBody(req, DestinationUpdateSchema, 'invalid_config');
     // The secret crosses Redis sealed to the worker's key, never in plaintext.
     const sealedSecretKey = secretKey === undefined ? undefined : sealForWorker(secretKey, await queues.workerTransportKey());
     const result = await askWorker<ConfigResult>(queues, { op: 'config.put', update, ...(sealedSecretKey ? { sealedSecretKey } : {}) }, config.workerAnswerMs);
@@ -121,13 +115,7 @@ export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps):
   router.post(`${BASE}/verify`, admin, async (req, res) => {
     let key: string | null = null;
     if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') {
-      requireJsonBody(req);
-      const parsed = VerifyRequestSchema.safeParse(req.body);
-      if (!parsed.success) {
-        const fields = fieldErrors(parsed.error);
-        throw new HttpError(400, 'invalid_request', fields.map((f) => `${f.field} ${f.message}`).join('; '), fields);
-      }
-      key = parsed.data.key ?? null;
+      key = parseJsonBody(req, VerifyRequestSchema, 'invalid_request').key ?? null;
     }
     await requireDestination();
     const data: VerifyJobData = { key, requestedBy: req.caller?.name ?? 'unknown' };
@@ -161,6 +149,20 @@ export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps):
   });
 
   return router;
+}
+
+/** What parseJsonBody needs of a schema from @chango/contracts (so this app needs no zod of its own). */
+interface BodySchema<T> {
+  safeParse(value: unknown): { success: true; data: T } | { success: false; error: Parameters<typeof fieldErrors>[0] };
+}
+
+/** The JSON body, validated by `schema`: 415 when it is not JSON, 400 naming every field at fault. */
+function parseJsonBody<T>(req: Request, schema: BodySchema<T>, error: string): T {
+  requireJsonBody(req);
+  const parsed = schema.safeParse(req.body);
+  if (parsed.success) return parsed.data;
+  const fields = fieldErrors(parsed.error);
+  throw new HttpError(400, error, fields.map((f) => `${f.field} ${f.message}`).join('; '), fields);
 }
 
 function requireJsonBody(req: Request): void {
