@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Redis } from 'ioredis';
 import type * as Minio from 'minio';
 import type { BackupResult, BackupStatus, SkippedBackup } from '@chango/contracts';
 import { SuiteScope, waitFor } from '../support/fixtures.js';
 import { startSlowProxy, startTcpProxy } from '../support/slow-proxy.js';
-import { REDIS_URL, Stack } from '../support/stack.js';
+import { deleteRedisPrefix, REDIS_URL, Stack } from '../support/stack.js';
 import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
 
 const LEASE_MS = 3_000;
@@ -155,14 +154,7 @@ describe('schedules on the leader: two master hosts, real Redis, real S3', () =>
     const nodeB = stack.others.get('node-b');
     assert.ok(nodeB);
     await nodeB.stop('SIGTERM');
-    const redis = new Redis(REDIS_URL);
-    try {
-      const keys = await redis.keys(`${stack.prefix}:*`);
-      assert.ok(keys.length > 0);
-      await redis.del(...keys);
-    } finally {
-      redis.disconnect();
-    }
+    assert.ok((await deleteRedisPrefix(stack.prefix)) > 0);
     const empty = await status();
     assert.equal(empty.schedule, null);
     assert.equal(empty.leader, null);

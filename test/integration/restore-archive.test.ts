@@ -19,7 +19,7 @@ import {
   type RestoreErrorCode,
 } from '@chango/restore';
 import { collectStats, ControlPlaneState, isStateError, seedState, STORE_NAMES, type StateErrorCode, type StateStats } from '@chango/state';
-import { newRootSecret, SuiteScope, tempDir, type CleanupScope } from '../support/fixtures.js';
+import { newRootSecret, SuiteScope, tempDir, treeState, type CleanupScope } from '../support/fixtures.js';
 import { REPO_ROOT } from '../support/processes.js';
 import { openState, plantSecrets } from '../support/state.js';
 import { craft, type CraftEntry } from '../support/crafted-archive.js';
@@ -72,22 +72,6 @@ after(() => suite.run());
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/** Every entry below `dir`: folders, files with their SHA-256 and mode, links with their target. */
-async function treeState(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (path: string, rel: string): Promise<void> => {
-    const info = await lstat(path);
-    const mode = (info.mode & 0o777).toString(8);
-    if (info.isSymbolicLink()) out[rel] = `link ${await readlink(path)}`;
-    else if (info.isDirectory()) {
-      out[rel] = `dir ${mode}`;
-      for (const name of (await readdir(path)).sort()) await walk(join(path, name), rel === '' ? name : `${rel}/${name}`);
-    } else out[rel] = `file ${mode} ${createHash('sha256').update(await readFile(path)).digest('hex')}`;
-  };
-  await walk(dir, '');
-  return out;
-}
 
 /** A sandbox folder with a data dir holding stores of another state (made with its own root secret). */
 async function sandboxWithStores(t: CleanupScope): Promise<{ box: string; dataDir: string; before: Record<string, string> }> {

@@ -6,13 +6,12 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type * as Minio from 'minio';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { BACKUP_SCHEDULER_ID, QUEUES, type BackupResult, type BackupStatus, type VerificationRecord } from '@chango/contracts';
 import type { Manifest } from '@chango/archive';
-import { newRootSecret, SuiteScope, tempDir, treeDigest, waitFor, writeSecretFile } from '../support/fixtures.js';
+import { newRootSecret, SuiteScope, tempDir, treeState, waitFor, writeSecretFile } from '../support/fixtures.js';
 import { craft } from '../support/crafted-archive.js';
 import { RunningProcess, WORKER, runCli } from '../support/processes.js';
-import { REDIS_URL, Stack } from '../support/stack.js';
+import { deleteRedisPrefix, REDIS_URL, Stack } from '../support/stack.js';
 import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
 
 const run = promisify(execFile);
@@ -117,21 +116,21 @@ describe('restore, verify, list and inspect from the CLI (real S3, real RocksDB)
     const dir = await tempDir(t, 'chango-restored');
     const target = join(dir, 'data');
     assert.equal((await cli(['restore', '--data-dir', target, '--latest'])).code, 0);
-    const before = await treeDigest(target);
+    const before = await treeState(target);
     const otherSecret = await writeSecretFile(dir, newRootSecret(), 'other-secret');
     const refused = await cli(['restore', '--data-dir', target, '--latest'], { CHANGO_ROOT_SECRET_FILE: otherSecret });
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /root secret/i);
-    assert.deepEqual(await treeDigest(target), before);
+    assert.deepEqual(await treeState(target), before);
     assert.deepEqual((await readdir(target)).sort(), ['iam', 'kms', 'metadata'], 'no staging folder left behind');
   });
 
   test('restore refuses while a worker holds the stores', async () => {
-    const before = await treeDigest(join(stack.dataDir, 'kms'));
+    const before = await treeState(join(stack.dataDir, 'kms'));
     const refused = await cli(['restore', '--data-dir', stack.dataDir, '--latest']);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /in use|held|lock/i);
-    assert.deepEqual(await treeDigest(join(stack.dataDir, 'kms')), before);
+    assert.deepEqual(await treeState(join(stack.dataDir, 'kms')), before);
   });
 
   test('a flipped byte in the object is refused by restore and verify; nothing is written', async (t) => {
@@ -233,7 +232,7 @@ describe('restore, verify, list and inspect from the CLI (real S3, real RocksDB)
     const box = await tempDir(t, 'chango-evil');
     const target = join(box, 'data');
     assert.equal((await cli(['restore', '--data-dir', target, '--latest'])).code, 0);
-    const before = await treeDigest(box);
+    const before = await treeState(box);
     const evil = join(box, 'evil');
     const cases = [
       { entry: { header: { name: '../evil', type: 'file' as const }, content: Buffer.from('x') }, named: '../evil' },
@@ -248,7 +247,7 @@ describe('restore, verify, list and inspect from the CLI (real S3, real RocksDB)
       assert.ok(refused.stderr.includes(named), `the message names ${named}: ${refused.stderr}`);
       assert.match(refused.stderr, /do not restore it/);
       await rm(file);
-      assert.deepEqual(await treeDigest(box), before, `nothing changed after ${named}`);
+      assert.deepEqual(await treeState(box), before, `nothing changed after ${named}`);
       assert.deepEqual(await listOrEmpty(evil), [], 'nothing written at the evil path');
     }
   });
@@ -310,10 +309,7 @@ describe('restore, verify, list and inspect from the CLI (real S3, real RocksDB)
       await worker.stop();
       await queue.obliterate({ force: true }).catch(() => undefined);
       await queue.close();
-      const redis = new Redis(REDIS_URL);
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length > 0) await redis.del(...keys);
-      redis.disconnect();
+      await deleteRedisPrefix(prefix);
     });
     await worker.waitForOutput('worker ready');
     const scheduler = await waitFor('the schedule in the new Redis prefix', async () => (await queue.getJobScheduler(BACKUP_SCHEDULER_ID)) ?? undefined, 15_000);

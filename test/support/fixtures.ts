@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -70,11 +70,18 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
 }
 
-/** Every file below `dir` (relative path → SHA-256), to show a tree was left byte for byte as it was. */
-export async function treeDigest(dir: string): Promise<Record<string, string>> {
-  const digest: Record<string, string> = {};
-  for (const file of (await filesBelow(dir)).sort()) {
-    digest[file.slice(dir.length + 1)] = createHash('sha256').update(await readFile(file)).digest('hex');
-  }
-  return digest;
+/** Every entry below `dir`: folders, files with their SHA-256 and mode, links with their target. */
+export async function treeState(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (path: string, rel: string): Promise<void> => {
+    const info = await lstat(path);
+    const mode = (info.mode & 0o777).toString(8);
+    if (info.isSymbolicLink()) out[rel] = `link ${await readlink(path)}`;
+    else if (info.isDirectory()) {
+      out[rel] = `dir ${mode}`;
+      for (const name of (await readdir(path)).sort()) await walk(join(path, name), rel === '' ? name : `${rel}/${name}`);
+    } else out[rel] = `file ${mode} ${createHash('sha256').update(await readFile(path)).digest('hex')}`;
+  };
+  await walk(dir, '');
+  return out;
 }

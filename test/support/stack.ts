@@ -148,12 +148,18 @@ export class Stack {
 
   async stop(): Promise<void> {
     await Promise.all([this.api?.stop(), this.worker?.stop(), ...[...this.others.values()].map((w) => w.stop())]);
-    const redis = new Redis(REDIS_URL);
-    try {
-      const keys = await redis.keys(`${this.prefix}:*`);
-      if (keys.length > 0) await redis.del(...keys);
-    } finally {
-      redis.disconnect();
-    }
+    await deleteRedisPrefix(this.prefix);
+  }
+}
+
+/** Deletes every Redis key under `prefix` (as an emptied Redis would be); returns how many there were. */
+export async function deleteRedisPrefix(prefix: string): Promise<number> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    return keys.length;
+  } finally {
+    redis.disconnect();
   }
 }
