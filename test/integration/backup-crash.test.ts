@@ -93,7 +93,9 @@ test('incomplete uploads a crashed attempt left are aborted by the next backup; 
   const incomplete: string[] = [];
   for await (const upload of s3.listIncompleteUploads(bucket, '', true)) incomplete.push(upload.key);
   assert.deepEqual(incomplete, [unrelated]);
-  assert.match(stack.worker.stdout, /aborted incomplete multipart uploads/);
+  const sweep = stack.worker.stdout.split('\n').find((line) => line.includes('removed what failed or interrupted attempts left at the destination'));
+  assert.ok(sweep, 'the worker logs what it removed');
+  assert.deepEqual((JSON.parse(sweep) as { keys: string[] }).keys, [leftover], 'it names the leftover, and only ours');
 });
 
 test('past the configured wait, a run answers 202 with the status URL, and the job goes on to complete', async (t) => {

@@ -7,7 +7,7 @@ import type { Manifest } from '@chango/archive';
 import { drill, readManifest, resolveOwner, restoreInto, type RestoreReport } from '@chango/restore';
 import { BackupBucket, expectedChecksum } from '@chango/s3';
 import { DEFAULT_DATA_DIR, isStateError, loadRootSecret } from '@chango/state';
-import { addS3Options, CliError, destinationFromFlags, type S3Flags } from './s3-options.js';
+import { addS3Options, bucketFromFlags, CliError, type S3Flags } from './s3-options.js';
 
 interface SourceFlags extends S3Flags {
   key?: string;
@@ -33,7 +33,7 @@ export function registerBackupCommands(program: Command): void {
     .description('list the backups at the destination, newest first')
     .option('--json', 'print JSON')
     .action(async (flags: S3Flags & { json?: boolean }) => {
-      const bucket = new BackupBucket(destinationFromFlags(flags));
+      const bucket = bucketFromFlags(flags);
       const objects = await bucket.list();
       console.log(flags.json ? JSON.stringify({ bucket: bucket.bucket, prefix: bucket.destination.prefix, objects }, null, 2) : formatList(bucket, objects));
     });
@@ -117,7 +117,7 @@ async function openSource(flags: SourceFlags, { allowIncomplete }: { allowIncomp
     return { stream: createReadStream(flags.file), expectedSha256: expected, origin: flags.file };
   }
 
-  const bucket = new BackupBucket(destinationFromFlags(flags));
+  const bucket = bucketFromFlags(flags);
   let key = flags.key;
   if (flags.latest) {
     const newest = await bucket.newestComplete();

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { BackupDestinationSchema, fieldErrors, type BackupDestination } from '@chango/contracts';
+import { BackupBucket, s3TimeoutsFromEnv } from '@chango/s3';
 
 /**
  * Where `list`, `inspect`, `restore` and `verify` find the backups: flags, or
@@ -76,6 +77,22 @@ export function destinationFromFlags(flags: S3Flags, processEnv: NodeJS.ProcessE
     throw new CliError(`the S3 destination is incomplete or invalid: ${problems.join('; ')}`);
   }
   return parsed.data;
+}
+
+/**
+ * The bucket at the destination from flags and environment, every call bounded
+ * by CHANGO_S3_CONNECT_TIMEOUT_MS, CHANGO_S3_IDLE_TIMEOUT_MS,
+ * CHANGO_S3_CALL_TIMEOUT_MS and CHANGO_S3_MIN_BYTES_PER_SEC (a bad value names its variable).
+ */
+export function bucketFromFlags(flags: S3Flags, processEnv: NodeJS.ProcessEnv = process.env): BackupBucket {
+  const destination = destinationFromFlags(flags, processEnv);
+  let timeouts;
+  try {
+    timeouts = s3TimeoutsFromEnv(processEnv);
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+  return new BackupBucket(destination, { timeouts });
 }
 
 /** An error whose message is the whole story: printed as one line, no stack. */

@@ -4,25 +4,32 @@ import { join } from 'node:path';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { buildManifest, createArchiveStream, HashingCounter } from '@chango/archive';
 import {
   makeBackupKey,
   sidecarKey,
+  type BackupAttempt,
+  type BackupDestination,
   type BackupJobData,
   type BackupOutcome,
-  type BackupPhase,
-  type BackupProgress,
   type BackupResult,
+  type CommittingFacts,
   type SkippedBackup,
 } from '@chango/contracts';
 import { BackupBucket, S3Failure } from '@chango/s3';
 import type { ControlPlaneState } from '@chango/state';
 import type { Logger } from '@chango/telemetry';
 import type { WorkerConfig } from './config.js';
+import { JobInterrupted, type JobGuard } from './job-guard.js';
+import { attemptWords, handBack, isFinalFailure } from './job-outcome.js';
 import type { LeaderLease } from './leader-lease.js';
+import type { DestinationLeftovers } from './leftovers.js';
+import { ProgressReporter } from './progress.js';
 import { applyRetention } from './retention.js';
 import type { RunLedger } from './run-ledger.js';
+import { jobDeadlineMs } from './deadlines.js';
+import { ensureWorkSpace, resourceExhaustion, stateBytes } from './work-space.js';
 
 export interface BackupContext {
   state: ControlPlaneState;
@@ -30,55 +37,81 @@ export interface BackupContext {
   log: Logger;
   lease: LeaderLease;
   ledger: RunLedger;
+  guard: JobGuard;
+  leftovers: DestinationLeftovers;
   /** Queues a restore drill of a new backup (after scheduled backups, when enabled). */
   queueVerify: (key: string) => Promise<void>;
 }
 
-const PROGRESS_EVERY_MS = 500;
+type BackupJob = Job<BackupJobData, BackupOutcome>;
+
+/** What one run knows before it starts: how big the state is, when it must end, how to stop it. */
+interface RunFrame {
+  stateSize: number;
+  deadlineMs: number;
+  signal: AbortSignal;
+  progress: ProgressReporter;
+}
 
 /**
- * One backup: checkpoint → manifest → tar.gz spooled to the work dir (hashed on
- * the way) → S3 with the checksum in the object's metadata → read back →
- * sidecar written last. Checkpoint and spool file are removed whatever happens. Failures that retrying cannot fix
- * (credentials, missing bucket, SSE refused, nothing configured) fail the job
- * at once; transient ones are retried by BullMQ with backoff.
+ * One backup job, from the queue's point of view: skip a covered tick, or make
+ * (or, after a crash, recover) the backup under a watchdog, then record the
+ * outcome once — success, a failure that will be retried, a final failure, or
+ * the job handed back because the worker is stopping.
  */
-export async function runBackup(job: Job<BackupJobData, BackupOutcome>, ctx: BackupContext): Promise<BackupOutcome> {
+export async function runBackup(job: BackupJob, token: string | undefined, ctx: BackupContext): Promise<BackupOutcome> {
   const skipped = await coveredTick(job, ctx);
   if (skipped) {
     ctx.log.info({ jobId: job.id, tickAt: skipped.tickAt, coveredBy: skipped.coveredBy }, 'scheduled tick skipped: a backup was already running');
     await ctx.ledger.recordSkip(job.data.trigger);
     return skipped;
   }
+  const stateSize = await stateBytes(ctx.config.dataDir);
+  const deadlineMs = jobDeadlineMs(stateSize, ctx.config);
+  const progress = new ProgressReporter(job);
+  const guarded = ctx.guard.begin(job.id ?? '', deadlineMs, () => progress.describe());
   try {
-    const result = await makeBackup(job, ctx);
-    // From here the backup is committed: nothing may fail the job (a retry would remove the committed archive as a leftover).
+    const result = await guarded.bound(produceBackup(job, ctx, { stateSize, deadlineMs, signal: guarded.signal, progress }));
+    // From here the backup is committed: nothing may fail the job (a retry would find it committed and complete again, harmlessly).
     await ctx.ledger.recordSuccess(job.id ?? '', result);
     if (job.data.trigger === 'schedule' && ctx.config.verifyScheduledBackups) {
       await ctx.queueVerify(result.key).catch((err: unknown) => ctx.log.error({ key: result.key, err: (err as Error).message }, 'could not queue the restore drill of the new backup'));
     }
     return result;
   } catch (err) {
-    const failure = asJobError(err);
-    const final = failure instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    if (final) {
-      const now = new Date();
-      const startedAt = new Date(job.processedOn ?? now.getTime());
-      await ctx.ledger.recordFailure({
-        jobId: job.id ?? '',
-        trigger: job.data.trigger,
-        nodeId: ctx.config.nodeId,
-        startedAt: startedAt.toISOString(),
-        finishedAt: now.toISOString(),
-        key: null,
-        sha256: null,
-        size: null,
-        durationMs: now.getTime() - startedAt.getTime(),
-        error: failure.message,
-      });
+    const reason = guarded.explain(err);
+    if (reason instanceof JobInterrupted && reason.kind === 'stopping' && token) {
+      await handBack(job, token, reason, ctx.log);
+      throw new DelayedError();
     }
-    throw failure;
+    throw await failure(job, reason, ctx);
+  } finally {
+    guarded.end();
   }
+}
+
+/** The job's error in words, with what happens next; a final one is recorded in the ledger (status, metrics). */
+async function failure(job: BackupJob, err: unknown, ctx: BackupContext): Promise<Error> {
+  const base = asJobError(err, ctx.config.workDir);
+  const final = isFinalFailure(job, base);
+  base.message = `${base.message} ${attemptWords(job, base, final)}`;
+  if (final) {
+    const now = new Date();
+    const startedAt = new Date(job.processedOn ?? now.getTime());
+    await ctx.ledger.recordFailure({
+      jobId: job.id ?? '',
+      trigger: job.data.trigger,
+      nodeId: ctx.config.nodeId,
+      startedAt: startedAt.toISOString(),
+      finishedAt: now.toISOString(),
+      key: null,
+      sha256: null,
+      size: null,
+      durationMs: now.getTime() - startedAt.getTime(),
+      error: base.message,
+    });
+  }
+  return base;
 }
 
 /**
@@ -86,9 +119,9 @@ export async function runBackup(job: Job<BackupJobData, BackupOutcome>, ctx: Bac
  * finished after the tick fired: it was running when the tick fired, or
  * started since. Backups run one at a time, so this is "a tick that finds a
  * backup running does not start a second one". A tick that found a backup
- * running which then failed does run.
+ * running which then failed (or was stopped by its deadline) does run.
  */
-async function coveredTick(job: Job<BackupJobData, BackupOutcome>, ctx: BackupContext): Promise<SkippedBackup | undefined> {
+async function coveredTick(job: BackupJob, ctx: BackupContext): Promise<SkippedBackup | undefined> {
   if (job.data.trigger !== 'schedule') return undefined;
   const tickAt = job.opts.prevMillis ?? job.timestamp + (job.opts.delay ?? 0);
   const last = await ctx.ledger.lastSuccess().catch(() => null);
@@ -101,28 +134,72 @@ async function coveredTick(job: Job<BackupJobData, BackupOutcome>, ctx: BackupCo
   };
 }
 
-async function makeBackup(job: Job<BackupJobData, BackupOutcome>, ctx: BackupContext): Promise<BackupResult> {
+async function produceBackup(job: BackupJob, ctx: BackupContext, frame: RunFrame): Promise<BackupResult> {
   const destination = await ctx.state.metadata.backupDestination();
   if (!destination) {
     throw new UnrecoverableError('no backup destination is configured: PUT /admin/api/backup/config first');
   }
-  const bucket = new BackupBucket(destination, ctx.config.partBytes);
+  const bucket = new BackupBucket(destination, { partBytes: ctx.config.partBytes, timeouts: ctx.config.s3Timeouts });
+  frame.signal.addEventListener('abort', () => bucket.abortInFlight(frame.signal.reason as Error), { once: true });
+
+  const earlier = job.data.attempt;
+  if (earlier) {
+    const recovered = await recoverCommitted(job, bucket, earlier, ctx);
+    if (recovered) return recovered;
+  }
+  const interruptions = job.stalledCounter ?? 0;
+  if (interruptions >= ctx.config.backupAttempts) {
+    throw new UnrecoverableError(
+      `the worker making this backup died ${interruptions} time(s) before it finished (last seen in ${frame.progress.lastKnown(job)}); ` +
+        'giving up rather than trying for ever: look for the cause in the worker\'s log and the system journal (out of memory, a crash)',
+    );
+  }
+  await ensureWorkSpace(ctx.config.workDir, frame.stateSize);
+  return makeBackup(job, bucket, destination, ctx, frame);
+}
+
+/**
+ * A worker that takes over a job after a crash first asks the destination
+ * whether the interrupted attempt committed (its sidecar exists, with the
+ * checksum recorded just before it was written). If so, the job completes as
+ * that success — never "failed" beside a backup that restores, and never
+ * redone (which would remove it as a leftover).
+ */
+async function recoverCommitted(job: BackupJob, bucket: BackupBucket, earlier: BackupAttempt, ctx: BackupContext): Promise<BackupResult | undefined> {
+  const sidecar = await bucket.readSidecar(earlier.key).catch((err: unknown) => {
+    if (err instanceof S3Failure && err.kind === 'not-found') return undefined;
+    throw err;
+  });
+  if (!sidecar) return undefined;
+  if (!earlier.committing || earlier.committing.sha256 !== sidecar) {
+    // Never ours to claim, never ours to delete: a sidecar this attempt did not write (by hand? tampering?).
+    throw new UnrecoverableError(
+      `the interrupted attempt's archive ${earlier.key} has a sidecar saying ${sidecar}, which this job did not write ` +
+        `(it recorded ${earlier.committing?.sha256 ?? 'nothing yet'}): left untouched for an operator to look at`,
+    );
+  }
+  await ctx.leftovers.forget(earlier.key).catch(() => undefined);
+  ctx.log.warn({ jobId: job.id, key: earlier.key }, 'the interrupted attempt had committed its backup: completing the job as that success');
+  return finishCommitted(job, bucket, earlier, earlier.committing, ctx);
+}
+
+async function makeBackup(job: BackupJob, bucket: BackupBucket, destination: BackupDestination, ctx: BackupContext, frame: RunFrame): Promise<BackupResult> {
+  const { signal, progress } = frame;
   const startedAt = new Date();
   const backupId = randomUUID();
   const key = makeBackupKey(destination.prefix, startedAt, backupId);
   const checkpointDir = join(ctx.config.workDir, backupId);
   const spoolPath = join(ctx.config.workDir, `${backupId}.tar.gz`);
-  const report = (phase: BackupPhase, bytesDone = 0, bytesExpected: number | null = null) =>
-    job.updateProgress({ phase, bytesDone, bytesExpected } satisfies BackupProgress);
+  const attempt: BackupAttempt = { key, backupId, startedAt: startedAt.toISOString(), deadlineAt: new Date(startedAt.getTime() + frame.deadlineMs).toISOString() };
 
   let committed = false;
   try {
-    await removeLeftovers(job, bucket, ctx.log);
-    // Remember the key before anything reaches S3, so a retry after a crash can remove it.
-    await job.updateData({ ...job.data, attemptKey: key });
+    await ctx.leftovers.sweep(bucket);
+    // Remember the attempt before anything reaches S3, so a takeover after a crash can find or remove it.
+    await job.updateData({ ...job.data, attempt });
 
-    await report('checkpoint');
-    const checkpoint = await ctx.state.checkpoint(checkpointDir);
+    await progress.report('checkpoint');
+    const checkpoint = await ctx.state.checkpoint(checkpointDir, { signal });
     const manifest = await buildManifest(checkpointDir, {
       backupId,
       timestamp: startedAt,
@@ -134,85 +211,84 @@ async function makeBackup(job: Job<BackupJobData, BackupOutcome>, ctx: BackupCon
 
     // Archive into a local spool file, hashing on the way: the checksum must be known
     // before the upload starts, to travel in the object's metadata.
-    await report('archive', 0, checkpointBytes);
     const archived = new HashingCounter();
-    await withProgress(
-      () => report('archive', archived.bytes, checkpointBytes),
-      pipeline(createArchiveStream(checkpointDir, manifest, { gzipLevel: ctx.config.gzipLevel }), archived, createWriteStream(spoolPath, { mode: 0o600 })),
+    await progress.while('archive', () => [archived.bytes, checkpointBytes], () =>
+      pipeline(createArchiveStream(checkpointDir, manifest, { gzipLevel: ctx.config.gzipLevel }), archived, createWriteStream(spoolPath, { mode: 0o600 }), { signal }),
     );
     await rm(checkpointDir, { recursive: true, force: true });
     const facts = { size: archived.bytes, sha256: archived.sha256(), backupId };
 
-    await report('upload', 0, facts.size);
     const sent = new HashingCounter();
-    await withProgress(() => report('upload', sent.bytes, facts.size), bucket.upload(key, createReadStream(spoolPath).pipe(sent), facts));
+    await progress.while('upload', () => [sent.bytes, facts.size], () => bucket.upload(key, createReadStream(spoolPath).pipe(sent), facts));
     if (sent.sha256() !== facts.sha256) {
       throw new Error(`the spool file ${spoolPath} changed while it was uploaded: the uploaded bytes are not the archive`);
     }
-    await report('commit', facts.size, facts.size);
+    await progress.report('commit', facts.size, facts.size);
+    // The last moment a stop or the deadline may end this attempt: the commit itself is a few small, bounded calls.
+    signal.throwIfAborted();
     // Fencing: a worker that lost the lease while it worked (it hung, another took over) must not commit.
     if (!(await ctx.lease.confirm())) {
       throw new Error(`worker ${ctx.config.nodeId} lost the leader lease before committing ${key}: the archive was discarded and the new leader takes the job over`);
     }
-    await bucket.commit(key, facts);
-    committed = true;
-    const retentionDeleted = await applyRetention(bucket, { lease: ctx.lease, ledger: ctx.ledger, log: ctx.log, keep: key });
-    await report('done', facts.size, facts.size).catch(() => undefined);
-    const { sha256 } = facts;
-
-    const finishedAt = new Date();
-    const result: BackupResult = {
-      backupId,
-      bucket: destination.bucket,
-      key,
-      sidecarKey: sidecarKey(key),
-      sha256,
+    const committing: CommittingFacts = {
+      sha256: facts.sha256,
       size: facts.size,
-      sse: destination.sse,
       records: { kms: manifest.stores.kms.records, iam: manifest.stores.iam.records, metadata: manifest.stores.metadata.records },
       checkpointBytes,
-      trigger: job.data.trigger,
-      nodeId: ctx.config.nodeId,
-      retentionDeleted,
       writerPauseMs: checkpoint.writerPauseMs,
-      startedAt: startedAt.toISOString(),
-      finishedAt: finishedAt.toISOString(),
-      durationMs: finishedAt.getTime() - startedAt.getTime(),
     };
-    ctx.log.info({ jobId: job.id, key, size: result.size, sha256, durationMs: result.durationMs }, 'backup committed');
-    return result;
+    await job.updateData({ ...job.data, attempt: { ...attempt, committing } });
+    await bucket.commit(key, facts);
+    committed = true;
+    return await finishCommitted(job, bucket, attempt, committing, ctx);
   } catch (err) {
     // Once committed, the backup stands whatever fails after (a progress report, a log line).
-    if (!committed) await bucket.discard(key);
-    throw err;
+    if (!committed) await ctx.leftovers.discard(bucket, key);
+    throw resourceExhaustion(err, ctx.config.workDir, progress.doing()) ?? err;
   } finally {
     await Promise.all([rm(checkpointDir, { recursive: true, force: true }), rm(spoolPath, { force: true })]);
   }
 }
 
-/** Runs `work`, reporting progress every PROGRESS_EVERY_MS while it lasts. */
-async function withProgress<T>(report: () => Promise<unknown>, work: Promise<T>): Promise<T> {
-  const ticker = setInterval(() => void report().catch(() => undefined), PROGRESS_EVERY_MS);
-  try {
-    return await work;
-  } finally {
-    clearInterval(ticker);
-  }
+/** After the sidecar: retention, then the result. Nothing here can undo the backup. */
+async function finishCommitted(job: BackupJob, bucket: BackupBucket, attempt: BackupAttempt, facts: CommittingFacts, ctx: BackupContext): Promise<BackupResult> {
+  const retentionDeleted = await applyRetention(bucket, { lease: ctx.lease, ledger: ctx.ledger, log: ctx.log, keep: attempt.key });
+  await job.updateProgress({ phase: 'done', bytesDone: facts.size, bytesExpected: facts.size }).catch(() => undefined);
+  const finishedAt = new Date();
+  const result: BackupResult = {
+    backupId: attempt.backupId,
+    bucket: bucket.bucket,
+    key: attempt.key,
+    sidecarKey: sidecarKey(attempt.key),
+    sha256: facts.sha256,
+    size: facts.size,
+    sse: bucket.destination.sse,
+    records: facts.records,
+    checkpointBytes: facts.checkpointBytes,
+    trigger: job.data.trigger,
+    nodeId: ctx.config.nodeId,
+    retentionDeleted,
+    writerPauseMs: facts.writerPauseMs,
+    startedAt: attempt.startedAt,
+    finishedAt: finishedAt.toISOString(),
+    durationMs: finishedAt.getTime() - Date.parse(attempt.startedAt),
+  };
+  ctx.log.info({ jobId: job.id, key: result.key, size: result.size, sha256: result.sha256, durationMs: result.durationMs }, 'backup committed');
+  return result;
 }
 
-/** What an earlier, crashed attempt left: its own archive (its key is in the job data) and any incomplete multipart upload. */
-async function removeLeftovers(job: Job<BackupJobData, BackupOutcome>, bucket: BackupBucket, log: Logger): Promise<void> {
-  if (job.data.attemptKey) {
-    await bucket.discard(job.data.attemptKey);
-    log.warn({ jobId: job.id, key: job.data.attemptKey }, 'removed what an interrupted attempt left at the destination');
-  }
-  // Backups run one at a time, so any incomplete upload of ours is a leftover.
-  const aborted = await bucket.abortIncompleteUploads();
-  if (aborted.length > 0) log.warn({ jobId: job.id, keys: aborted }, 'aborted incomplete multipart uploads');
-}
-
-/** Non-retryable S3 failures end the job at once (BullMQ's UnrecoverableError); the rest may be retried. */
-function asJobError(err: unknown): Error {
+/**
+ * Which failures end the job at once (BullMQ's UnrecoverableError): S3
+ * refusals retrying cannot fix, a full disk, a passed deadline. Network
+ * trouble, timeouts and faults may be retried.
+ */
+function asJobError(err: unknown, workDir: string): Error {
+  if (err instanceof UnrecoverableError) return err;
   if (err instanceof S3Failure) return err.retryable ? new Error(err.message) : new UnrecoverableError(err.message);
+  if (err instanceof JobInterrupted) {
+    return err.kind === 'deadline' ? new UnrecoverableError(`the backup ${err.message}`) : new Error(`the backup was interrupted: ${err.message}`);
+  }
+  const exhausted = resourceExhaustion(err, workDir, 'making the backup');
+  if (exhausted) return exhausted;
   return err instanceof Error ? err : new Error(String(err));
 }

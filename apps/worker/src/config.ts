@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { booleanSetting, DEFAULT_QUEUE_PREFIX, integerSetting } from '@chango/contracts';
-import { UPLOAD_PART_BYTES } from '@chango/s3';
+import { s3TimeoutsFromEnv, UPLOAD_PART_BYTES, type S3Timeouts } from '@chango/s3';
 import { DEFAULT_DATA_DIR, loadRootSecret } from '@chango/state';
 
 /** This service's version, from the worker's package.json. */
@@ -23,12 +23,17 @@ export interface WorkerConfig {
   changoVersion: string;
   /** Multipart part size for uploads (S3's minimum is 5 MiB). */
   partBytes: number;
+  /** Bounds of every S3 call (connect, idle, per call, minimum transfer rate): CHANGO_S3_*_TIMEOUT_MS, CHANGO_S3_MIN_BYTES_PER_SEC. */
+  s3Timeouts: S3Timeouts;
   /** BullMQ job lock: a worker that dies holding a job loses it after about this long. */
   lockDurationMs: number;
   /** Leader lease; a leader that stops or hangs is replaced within about 4/3 of it. */
   leaderLeaseMs: number;
   /** Run a restore drill after every scheduled backup. */
   verifyScheduledBackups: boolean;
+  /** The watchdog: a backup or drill running longer is stopped and failed (0: derive from the state's size, see deadlines.ts). */
+  jobDeadlineMs: number;
+  jobDeadlineFloorMs: number;
   /** Attempts and first retry delay of scheduled backups (the api sets its own runs' from the same variables). */
   backupAttempts: number;
   backupBackoffMs: number;
@@ -47,9 +52,12 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     gzipLevel: integerSetting(env, 'CHANGO_GZIP_LEVEL', 6, 1, 9),
     changoVersion: env.CHANGO_VERSION || SERVICE_VERSION,
     partBytes: integerSetting(env, 'CHANGO_S3_PART_BYTES', UPLOAD_PART_BYTES, 5 * 1024 * 1024, 1024 ** 3),
+    s3Timeouts: s3TimeoutsFromEnv(env),
     lockDurationMs: integerSetting(env, 'CHANGO_JOB_LOCK_MS', 30_000, 1_000, 600_000),
     leaderLeaseMs: integerSetting(env, 'CHANGO_LEADER_LEASE_MS', 15_000, 1_000, 120_000),
     verifyScheduledBackups: booleanSetting(env, 'CHANGO_VERIFY_SCHEDULED', true),
+    jobDeadlineMs: integerSetting(env, 'CHANGO_JOB_DEADLINE_MS', 0, 0, 7 * 24 * 3600_000),
+    jobDeadlineFloorMs: integerSetting(env, 'CHANGO_JOB_DEADLINE_FLOOR_MS', 600_000, 1_000, 24 * 3600_000),
     backupAttempts: integerSetting(env, 'CHANGO_BACKUP_ATTEMPTS', 3, 1, 20),
     backupBackoffMs: integerSetting(env, 'CHANGO_BACKUP_BACKOFF_MS', 10_000, 10, 3_600_000),
   };

@@ -12,7 +12,7 @@ import {
   type BackupDestination,
   type WorkerTransportKey,
 } from '@chango/contracts';
-import { BackupBucket, S3Failure } from '@chango/s3';
+import { BackupBucket, S3Failure, type S3Timeouts } from '@chango/s3';
 import type { ControlPlaneState } from '@chango/state';
 import type { Logger } from '@chango/telemetry';
 import type { DestinationReplica } from './destination-replica.js';
@@ -24,6 +24,8 @@ export interface ControlContext {
   replica: DestinationReplica;
   /** After a save: bring the schedule in line with it. */
   saved: (destination: BackupDestination) => Promise<void>;
+  /** Bounds of the S3 calls a listing makes (the worker's CHANGO_S3_* settings). */
+  s3Timeouts: S3Timeouts;
 }
 
 type AnyOutcome = ControlOutcome<ConfigResult | ObjectsResult>;
@@ -69,7 +71,7 @@ async function listObjects(ctx: ControlContext): Promise<AnyOutcome> {
   const destination = await ctx.state.metadata.backupDestination();
   if (!destination) return { ok: false, status: 404, error: 'not_configured', message: 'no backup destination is configured: PUT /admin/api/backup/config first' };
   try {
-    const objects = await new BackupBucket(destination).list();
+    const objects = await new BackupBucket(destination, { timeouts: ctx.s3Timeouts }).list();
     return { ok: true, value: { bucket: destination.bucket, prefix: destination.prefix, objects } };
   } catch (err) {
     if (err instanceof S3Failure) return { ok: false, status: 502, error: `s3_${err.kind.replace('-', '_')}`, message: err.message };

@@ -22,7 +22,7 @@ import type { DrillAnswer, DrillRequest } from './drill-process.js';
  * other users can read; the answer leaves as one JSON line on stdout.
  */
 async function runDrill(request: DrillRequest): Promise<DrillAnswer> {
-  const bucket = new BackupBucket(request.destination);
+  const bucket = new BackupBucket(request.destination, { timeouts: request.s3Timeouts });
   const { key } = request;
   const archive = await bucket.open(key);
   const expected = expectedChecksum(archive);
@@ -46,7 +46,20 @@ async function runDrill(request: DrillRequest): Promise<DrillAnswer> {
   }
 }
 
+/**
+ * The drill dies with its worker: a worker killed with SIGKILL cannot kill its
+ * child, and a restarted worker empties the work dir the drill is writing in.
+ * Orphaned, this process is re-parented: then it ends.
+ */
+function exitWhenOrphaned(): void {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(3);
+  }, 1000).unref();
+}
+
 async function main(): Promise<void> {
+  exitWhenOrphaned();
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   const request = JSON.parse(Buffer.concat(chunks).toString('utf8')) as DrillRequest;

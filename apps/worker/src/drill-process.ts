@@ -1,11 +1,14 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { BackupDestination, StoreCounts } from '@chango/contracts';
+import type { S3Timeouts } from '@chango/s3';
 
 export interface DrillRequest {
   destination: BackupDestination;
   key: string;
   workDir: string;
+  /** The worker's S3 bounds (CHANGO_S3_*), which the child does not read from its environment. */
+  s3Timeouts: S3Timeouts;
   /** base64; crosses to the child on a pipe only. */
   rootSecret: string;
 }
@@ -25,14 +28,16 @@ const CHILD = fileURLToPath(new URL('./drill-child.js', import.meta.url));
  * memory) is 'unavailable' and retryable: the drill did not run, which says
  * nothing about the backup.
  */
-export async function drillInChildProcess(request: Omit<DrillRequest, 'rootSecret'>, rootSecret: Buffer): Promise<DrillAnswer> {
-  const child = spawn(process.execPath, [CHILD], { stdio: ['pipe', 'pipe', 'pipe'] });
+export async function drillInChildProcess(request: Omit<DrillRequest, 'rootSecret'>, rootSecret: Buffer, abort?: AbortSignal): Promise<DrillAnswer> {
+  // Killed when the job stops (deadline, worker stopping): a drill must not outlive its job.
+  const child = spawn(process.execPath, [CHILD], { stdio: ['pipe', 'pipe', 'pipe'], ...(abort ? { signal: abort, killSignal: 'SIGKILL' as const } : {}) });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-2000)));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    child.once('error', reject);
+    // An abort shows up as an 'error' (AbortError) followed by 'exit': the exit is what matters.
+    child.once('error', (err) => (err.name === 'AbortError' ? undefined : reject(err)));
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
   child.stdin.end(JSON.stringify({ ...request, rootSecret: rootSecret.toString('base64') } satisfies DrillRequest));

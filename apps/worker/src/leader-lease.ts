@@ -84,7 +84,14 @@ export class LeaderLease {
    */
   async confirm(): Promise<boolean> {
     if (!this.value) return false;
-    const current = await this.redis.get(redisKeys(this.prefix).leader);
+    // Bounded by what is left of our lease: a Redis that does not answer before it runs out cannot confirm it.
+    const expired = Symbol('expired');
+    let timer: NodeJS.Timeout | undefined;
+    const current = await Promise.race([
+      this.redis.get(redisKeys(this.prefix).leader),
+      new Promise<typeof expired>((resolve) => (timer = setTimeout(() => resolve(expired), Math.max(0, this.validUntil - Date.now())))),
+    ]).finally(() => clearTimeout(timer));
+    if (current === expired) return false;
     if (current === this.value) return true;
     await this.stepDown(`another worker holds the lease now (${parseLeaseValue(current)?.nodeId ?? 'none'})`);
     return false;

@@ -20,10 +20,17 @@ import { readWorkerConfig } from './config.js';
 import { runControlJob } from './control-jobs.js';
 import { DestinationReplica } from './destination-replica.js';
 import { Heartbeat } from './heartbeat.js';
+import { JobGuard } from './job-guard.js';
 import { LeaderLease } from './leader-lease.js';
+import { DestinationLeftovers } from './leftovers.js';
 import { RunLedger } from './run-ledger.js';
 import { runVerify } from './verify-job.js';
 import { prepareWorkDir } from './work-dir.js';
+
+/** SIGTERM or SIGINT ends the process within this bound, whatever it was doing (README: within 30 s). */
+const STOP_BOUND_MS = 25_000;
+/** An interrupted job (deadline, stop) has this long to remove its files and abort its upload before it is failed or handed back anyway. */
+const JOB_WIND_DOWN_MS = 10_000;
 
 /**
  * The master-host worker: the one process that holds kms/, iam/ and metadata/
@@ -46,6 +53,13 @@ async function main(): Promise<void> {
   redis.on('error', () => undefined); // reported by the heartbeat and the lease, once
   const heartbeat = new Heartbeat(redis, config.queuePrefix, config.nodeId, transportKey.publicKey, log);
   const ledger = new RunLedger(redis, config.queuePrefix, log);
+  const leftovers = new DestinationLeftovers(redis, config.queuePrefix, log);
+  const guard = new JobGuard(JOB_WIND_DOWN_MS, log);
+  // A rejection nobody handled comes from inside a job's work (a library's stray promise): it fails the jobs in hand, it does not end the worker.
+  process.on('unhandledRejection', (reason) => {
+    log.error({ err: reason instanceof Error ? reason.message : String(reason), jobsInHand: guard.busy }, 'an error escaped its handler: failing the jobs in hand with it');
+    guard.failAll(reason);
+  });
   // Shares the worker's plain Redis connection (a Queue never blocks on it): one connection fewer.
   const backupQueue = new Queue<BackupJobData | VerifyJobData>(QUEUES.backup, { connection: redis, prefix: config.queuePrefix });
   backupQueue.on('error', () => undefined);
@@ -85,10 +99,10 @@ async function main(): Promise<void> {
   // Both job workers start paused (autorun: false): only the leader takes jobs.
   const backups = new Worker<BackupJobData | VerifyJobData, BackupOutcome | VerificationRecord>(
     QUEUES.backup,
-    (job) =>
+    (job, token) =>
       job.name === VERIFY_JOB
-        ? runVerify(job as Job<VerifyJobData, VerificationRecord>, { state, config, log, ledger })
-        : runBackup(job as Job<BackupJobData, BackupOutcome>, { state, config, log, lease, ledger, queueVerify }),
+        ? runVerify(job as Job<VerifyJobData, VerificationRecord>, token, { state, config, log, ledger, guard })
+        : runBackup(job as Job<BackupJobData, BackupOutcome>, token, { state, config, log, lease, ledger, guard, leftovers, queueVerify }),
     {
       connection,
       prefix: config.queuePrefix,
@@ -96,10 +110,12 @@ async function main(): Promise<void> {
       concurrency: 1,
       lockDuration: config.lockDurationMs,
       stalledInterval: config.lockDurationMs,
-      maxStalledCount: 1,
+      // A job whose worker died is taken over; the job itself gives up (in words) after CHANGO_BACKUP_ATTEMPTS deaths,
+      // before BullMQ's own limit (which fails it as "job stalled more than allowable limit") is reached.
+      maxStalledCount: config.backupAttempts + 1,
     },
   );
-  const control = new Worker(QUEUES.control, (job) => runControlJob(job, { state, transportKey, log, replica, saved: reconcileSchedule }), {
+  const control = new Worker(QUEUES.control, (job) => runControlJob(job, { state, transportKey, log, replica, saved: reconcileSchedule, s3Timeouts: config.s3Timeouts }), {
     connection,
     prefix: config.queuePrefix,
     autorun: false,
@@ -124,9 +140,16 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'worker stopping: finishing the job in hand');
+    log.info({ signal, boundMs: STOP_BOUND_MS }, 'worker stopping: the job in hand is stopped and handed back to the queue');
+    // Whatever hangs (Redis gone, a native call), the process ends within the bound; a job it still held is
+    // then taken over once its lock expires, like a crashed worker's.
+    setTimeout(() => {
+      log.error({ boundMs: STOP_BOUND_MS }, 'worker did not stop within its bound: exiting anyway');
+      process.exit(1);
+    }, STOP_BOUND_MS).unref();
     clearInterval(following);
-    // Finish the job in hand while still holding the lease, then hand the lease over at once.
+    // Stop the job in hand (its upload aborted, its files removed, the job handed back), then hand the lease over at once.
+    guard.stopAll(`the worker on ${config.nodeId} is stopping (${signal})`);
     await Promise.all([backups.close(), control.close()]);
     await lease.stop();
     await heartbeat.stop();
@@ -138,6 +161,12 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
 }
+
+process.on('uncaughtException', (err) => {
+  // Nothing sane can continue after this: one line to say why, and systemd restarts the worker, which takes its job over.
+  process.stderr.write(`chango-worker: fatal: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});
 
 main().catch((err: unknown) => {
   // One line, for systemd's journal and a tired operator; every start-up error is written to be read as is.

@@ -11,6 +11,25 @@ import {
 } from '@chango/contracts';
 import type { Logger } from '@chango/telemetry';
 
+/** How long "this job's outcome is recorded" is remembered: far longer than any job lives in the queue. */
+const RECORDED_MARKER_TTL_S = 30 * 24 * 3600;
+
+// KEYS: marker, last-success, counters, histogram. ARGV: ttl, record, runs field, bucket field, sum field, count field, seconds.
+const RECORD_SUCCESS_ONCE = `
+if not redis.call('set', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+redis.call('set', KEYS[2], ARGV[2])
+redis.call('hincrby', KEYS[3], ARGV[3], 1)
+redis.call('hincrby', KEYS[4], ARGV[4], 1)
+redis.call('hincrbyfloat', KEYS[4], ARGV[5], ARGV[7])
+redis.call('hincrby', KEYS[4], ARGV[6], 1)
+return 1`;
+// KEYS: marker, last-failure, counters. ARGV: ttl, record, runs field.
+const RECORD_FAILURE_ONCE = `
+if not redis.call('set', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+redis.call('set', KEYS[2], ARGV[2])
+redis.call('hincrby', KEYS[3], ARGV[3], 1)
+return 1`;
+
 /**
  * What the workers remember of runs, in Redis beside the queues: the last
  * success and last failure (for status and the "tick already covered" check),
@@ -30,6 +49,11 @@ export class RunLedger {
     return redisKeys(this.prefix);
   }
 
+  /**
+   * A backup that committed. Counted once per job, however often it is
+   * recorded: a worker that takes over a job whose backup committed before the
+   * crash records it again, and must not count it twice.
+   */
   async recordSuccess(jobId: string, result: BackupResult): Promise<void> {
     const record: RunRecord = {
       jobId,
@@ -44,22 +68,40 @@ export class RunLedger {
       error: null,
     };
     const seconds = result.durationMs / 1000;
+    const keys = this.keys;
     await this.quietly('recording a success', () =>
-      this.redis
-        .multi()
-        .set(this.keys.lastSuccess, JSON.stringify(record))
-        .hincrby(this.keys.counters, COUNTER_FIELDS.runs(result.trigger, 'success'), 1)
-        .hincrby(this.keys.durationHistogram, HISTOGRAM_FIELDS.bucket(histogramBucket(seconds)), 1)
-        .hincrbyfloat(this.keys.durationHistogram, HISTOGRAM_FIELDS.sum, seconds)
-        .hincrby(this.keys.durationHistogram, HISTOGRAM_FIELDS.count, 1)
-        .exec(),
+      this.redis.eval(
+        RECORD_SUCCESS_ONCE,
+        4,
+        keys.runRecorded(jobId, 'success'),
+        keys.lastSuccess,
+        keys.counters,
+        keys.durationHistogram,
+        RECORDED_MARKER_TTL_S,
+        JSON.stringify(record),
+        COUNTER_FIELDS.runs(result.trigger, 'success'),
+        HISTOGRAM_FIELDS.bucket(histogramBucket(seconds)),
+        HISTOGRAM_FIELDS.sum,
+        HISTOGRAM_FIELDS.count,
+        String(seconds),
+      ),
     );
   }
 
-  /** A run that failed for good (no attempt left, or a failure retrying cannot fix). */
+  /** A run that failed for good (no attempt left, or a failure retrying cannot fix); counted once per job. */
   async recordFailure(record: RunRecord): Promise<void> {
+    const keys = this.keys;
     await this.quietly('recording a failure', () =>
-      this.redis.multi().set(this.keys.lastFailure, JSON.stringify(record)).hincrby(this.keys.counters, COUNTER_FIELDS.runs(record.trigger, 'failure'), 1).exec(),
+      this.redis.eval(
+        RECORD_FAILURE_ONCE,
+        3,
+        keys.runRecorded(record.jobId, 'failure'),
+        keys.lastFailure,
+        keys.counters,
+        RECORDED_MARKER_TTL_S,
+        JSON.stringify(record),
+        COUNTER_FIELDS.runs(record.trigger, 'failure'),
+      ),
     );
   }
 

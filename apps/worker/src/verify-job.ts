@@ -1,17 +1,22 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { VerificationRecord, VerifyJobData } from '@chango/contracts';
 import { BackupBucket } from '@chango/s3';
 import type { ControlPlaneState } from '@chango/state';
 import type { Logger } from '@chango/telemetry';
 import type { WorkerConfig } from './config.js';
+import { jobDeadlineMs } from './deadlines.js';
 import { drillInChildProcess } from './drill-process.js';
+import { JobInterrupted, type JobGuard } from './job-guard.js';
+import { handBack } from './job-outcome.js';
 import type { RunLedger } from './run-ledger.js';
+import { stateBytes } from './work-space.js';
 
 export interface VerifyContext {
   state: ControlPlaneState;
   config: WorkerConfig;
   log: Logger;
   ledger: RunLedger;
+  guard: JobGuard;
 }
 
 /**
@@ -21,15 +26,39 @@ export interface VerifyContext {
  * S3 trouble is no verdict: transient trouble is retried, a refusal (no such
  * key, credentials) ends the job with its words.
  */
-export async function runVerify(job: Job<VerifyJobData, VerificationRecord>, ctx: VerifyContext): Promise<VerificationRecord> {
+export async function runVerify(job: Job<VerifyJobData, VerificationRecord>, token: string | undefined, ctx: VerifyContext): Promise<VerificationRecord> {
+  // The drill restores what the backup holds, about the state's size: the same budget as a backup.
+  const deadlineMs = jobDeadlineMs(await stateBytes(ctx.config.dataDir), ctx.config);
+  const guarded = ctx.guard.begin(job.id ?? '', deadlineMs, () => 'phase verify');
+  try {
+    return await guarded.bound(drill(job, ctx, guarded.signal));
+  } catch (err) {
+    const reason = guarded.explain(err);
+    if (reason instanceof JobInterrupted) {
+      if (reason.kind === 'stopping' && token) {
+        await handBack(job, token, reason, ctx.log);
+        throw new DelayedError();
+      }
+      // No verdict on the backup: the drill did not run to its end.
+      throw reason.kind === 'deadline' ? new UnrecoverableError(`the restore drill ${reason.message}`) : new Error(`the restore drill was interrupted: ${reason.message}`);
+    }
+    throw reason;
+  } finally {
+    guarded.end();
+  }
+}
+
+async function drill(job: Job<VerifyJobData, VerificationRecord>, ctx: VerifyContext, signal: AbortSignal): Promise<VerificationRecord> {
   const destination = await ctx.state.metadata.backupDestination();
   if (!destination) throw new UnrecoverableError('no backup destination is configured: nothing to verify');
-  const bucket = new BackupBucket(destination);
+  const bucket = new BackupBucket(destination, { timeouts: ctx.config.s3Timeouts });
+  signal.addEventListener('abort', () => bucket.abortInFlight(signal.reason as Error), { once: true });
   const key = job.data.key ?? (await newestCompleteBackup(bucket));
   const started = Date.now();
   await job.updateProgress({ phase: 'verify', bytesDone: 0, bytesExpected: null });
 
-  const answer = await drillInChildProcess({ destination, key, workDir: ctx.config.workDir }, ctx.config.rootSecret);
+  const answer = await drillInChildProcess({ destination, key, workDir: ctx.config.workDir, s3Timeouts: ctx.config.s3Timeouts }, ctx.config.rootSecret, signal);
+  signal.throwIfAborted();
   if (answer.outcome === 'unavailable') {
     if (answer.retryable) throw new Error(answer.error);
     throw new UnrecoverableError(answer.error);

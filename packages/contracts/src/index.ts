@@ -8,3 +8,4 @@ export * from './settings.js';
 export * from './api-tokens.js';
 export * from './retention.js';
 export * from './shared-metrics.js';
+export * from './format.js';

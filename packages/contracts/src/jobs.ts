@@ -7,8 +7,31 @@ export interface BackupJobData {
   trigger: BackupTrigger;
   /** Token name (api) or node id (schedule) that asked for it. */
   requestedBy: string;
-  /** Key of the attempt in progress: a retry after a crash removes what it left at the destination. */
-  attemptKey?: string;
+  /**
+   * The attempt in progress, written before anything reaches the destination:
+   * a worker that takes the job over after a crash either finds it committed
+   * (its sidecar exists) and completes the job as that success, or removes
+   * what it left.
+   */
+  attempt?: BackupAttempt;
+}
+
+export interface BackupAttempt {
+  key: string;
+  backupId: string;
+  startedAt: string;
+  /** When the job's watchdog stops it (derived from the state's size, see README). */
+  deadlineAt: string;
+  /** Written just before the sidecar: what the backup is, should the worker die between the sidecar and the job's completion. */
+  committing?: CommittingFacts;
+}
+
+export interface CommittingFacts {
+  sha256: string;
+  size: number;
+  records: StoreCounts;
+  checkpointBytes: number;
+  writerPauseMs: number;
 }
 
 /** 'verify' is the single phase of a restore drill job. */

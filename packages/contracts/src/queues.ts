@@ -63,5 +63,9 @@ export function redisKeys(prefix: string) {
     counters: `${prefix}:counters`,
     /** Hash: the duration histogram of successful backups; fields in shared-metrics.ts. */
     durationHistogram: `${prefix}:duration-histogram`,
+    /** Marker that a job's final outcome is in the ledger (with a TTL): a job taken over after a crash is never counted twice. */
+    runRecorded: (jobId: string, outcome: 'success' | 'failure') => `${prefix}:run-recorded:${outcome}:${jobId}`,
+    /** Set of archive keys a failed attempt could not remove (the destination was unreachable); the next backup removes them. */
+    pendingDiscards: `${prefix}:pending-discards`,
   };
 }

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { Client } from 'minio';
 import {
   parseBackupKey,
@@ -12,8 +12,10 @@ import {
   type BackupObject,
   type VerificationRecord,
 } from '@chango/contracts';
-import { createS3Client, sseHeaders } from './client.js';
+import { CallScope, createBoundedAgent, runInScope, type BoundedAgent } from './bounded-agent.js';
+import { createS3Client, sseHeaders, UPLOAD_PART_BYTES } from './client.js';
 import { describeS3Error, S3Failure } from './errors.js';
+import { resolveS3Timeouts, S3TimeoutError, transferDeadlineMs, type S3Timeouts } from './timeouts.js';
 
 /** User metadata on every archive (minio sends them as x-amz-meta-…; statObject gives them back without the prefix). */
 export const META_SHA256 = 'chango-sha256';
@@ -25,9 +27,27 @@ export interface ArchiveFacts {
   backupId: string;
 }
 
+export interface BackupBucketOptions {
+  /** Multipart part size (S3's minimum, 5 MiB, by default). */
+  partBytes?: number;
+  /** Bounds of every call; the defaults (DEFAULT_S3_TIMEOUTS) for any left out. */
+  timeouts?: Partial<S3Timeouts>;
+}
+
+/** A deadline of one call, and the error it ends the call with. */
+interface Deadline {
+  ms: number;
+  error: () => S3TimeoutError;
+}
+
 /** An archive opened for reading, with what the destination says about it. */
 export interface OpenedArchive {
   key: string;
+  /**
+   * The object's bytes. Bounded: destroyed with a transient S3Failure when no
+   * byte moved for the idle bound (a reader that stops reading counts too), or
+   * when the download outlives max(call timeout, size at the minimum rate).
+   */
   stream: Readable;
   size: number;
   /** The checksum in the object's user metadata (set at upload), if any. */
@@ -54,19 +74,46 @@ export function expectedChecksum(archive: OpenedArchive): { sha256: string } | {
  * Backups at one destination: upload an archive, commit it (read back, then
  * the sidecar written last), list, clean up. Every failure comes out as an
  * S3Failure with a message that names the endpoint, bucket and what we were doing.
+ *
+ * Every call is bounded (minio-js has no timeout of its own): the client's
+ * own keep-alive agent bounds each connection (connect, idle), and each call
+ * races its deadline — call timeout, or for the archive upload and download
+ * max(call timeout, size at the minimum rate). A call past its deadline has
+ * its requests destroyed, and any request it still tries is refused.
  */
 export class BackupBucket {
   readonly client: Client;
+  readonly timeouts: S3Timeouts;
+  /** The client's transport agent: one per bucket, keep-alive, bounded. */
+  readonly agent: BoundedAgent;
+  /** Calls and download streams under way (what abortInFlight ends). */
+  private readonly inFlight = new Set<CallScope>();
+  /** Reasons given to abortInFlight: handed back to callers as they are. */
+  private readonly abortReasons = new WeakSet<object>();
 
   constructor(
     readonly destination: BackupDestination,
-    partBytes?: number,
+    options: BackupBucketOptions = {},
   ) {
-    this.client = createS3Client(destination, partBytes);
+    this.timeouts = resolveS3Timeouts(options.timeouts);
+    this.agent = createBoundedAgent(destination.endpoint, this.timeouts);
+    this.client = createS3Client(destination, options.partBytes ?? UPLOAD_PART_BYTES, this.agent);
   }
 
   get bucket(): string {
     return this.destination.bucket;
+  }
+
+  /**
+   * Ends every call and download stream of this bucket now: each rejects (or
+   * is destroyed) with `reason` as it is, and every connection of the agent is
+   * closed. For a job's watchdog and for SIGTERM. Calls made afterwards work
+   * (on new connections).
+   */
+  abortInFlight(reason: Error): void {
+    this.abortReasons.add(reason);
+    for (const scope of [...this.inFlight]) scope.end(reason);
+    this.agent.destroyAll(reason);
   }
 
   /**
@@ -77,8 +124,12 @@ export class BackupBucket {
    * (Ceph RGW answers NotImplemented for encrypted objects).
    *
    * minio-js's putObject never settles when its source stream fails (minio-js
-   * #1479), so it is raced against the source's error; on any failure the
-   * incomplete upload and any partial object are removed.
+   * #1479), so it is raced against the source's error. Bounded by
+   * max(call timeout, size at the minimum rate), and by the idle bound on
+   * every part. On any failure but abortInFlight, the incomplete upload and
+   * any partial object are removed (best effort: discard is bounded too; a
+   * destination that stopped answering keeps them until a later discard or
+   * the next sweep of incomplete uploads).
    */
   async upload(key: string, source: Readable, facts: ArchiveFacts): Promise<void> {
     let sourceError: unknown;
@@ -95,13 +146,17 @@ export class BackupBucket {
       [META_BACKUP_ID]: facts.backupId,
       ...sseHeaders(this.destination.sse),
     };
+    const operation = `uploading ${key}`;
     try {
-      await Promise.race([this.client.putObject(this.bucket, key, source, facts.size, metadata), sourceFailed]);
+      await this.scoped(operation, this.transferDeadline(facts.size), () =>
+        Promise.race([this.client.putObject(this.bucket, key, source, facts.size, metadata), sourceFailed]),
+      );
     } catch (err) {
       source.destroy();
-      await this.discard(key);
+      if (this.abortReasons.has(err as object)) throw err;
+      await this.discard(key).catch(() => undefined);
       // A failing local read is not an S3 problem: let it through as it is.
-      throw sourceError !== undefined ? sourceError : this.failure(err, `uploading ${key}`, true);
+      throw sourceError !== undefined ? sourceError : this.failure(err, operation, true);
     }
   }
 
@@ -130,10 +185,32 @@ export class BackupBucket {
     );
   }
 
-  /** Removes an archive, its sidecar and any incomplete multipart upload of it. Missing pieces are fine. */
+  /**
+   * Removes an archive, its sidecar, its drill record and any incomplete
+   * multipart upload of it. Missing pieces are fine; a destination that does
+   * not answer or refuses is not: that throws an S3Failure (after at most one
+   * call timeout: both removals run at once, each bounded).
+   */
   async discard(key: string): Promise<void> {
-    await this.client.removeIncompleteUpload(this.bucket, key).catch(() => undefined);
-    await this.client.removeObjects(this.bucket, [key, sidecarKey(key), verifyRecordKey(key)]).catch(() => undefined);
+    const outcomes = await Promise.allSettled([
+      this.call(`aborting the multipart upload of ${key}`, false, async () => {
+        // minio's findUploadId gives the newest incomplete upload of the key; a key is never reused, but be thorough.
+        for (let round = 0; round < 10; round += 1) {
+          const uploadId = await this.client.findUploadId(this.bucket, key);
+          if (!uploadId) return;
+          await this.client.abortMultipartUpload(this.bucket, key, uploadId).catch((err: unknown) => {
+            if ((err as { code?: unknown }).code !== 'NoSuchUpload') throw err;
+          });
+        }
+      }),
+      this.call(`deleting ${key} and its sidecar`, false, async () => {
+        const errors = await this.client.removeObjects(this.bucket, [key, sidecarKey(key), verifyRecordKey(key)]);
+        const failed = errors.filter((e) => e && typeof e === 'object' && 'Code' in e && (e as { Code?: string }).Code !== 'NoSuchKey');
+        if (failed.length > 0) throw new S3Failure('other', `deleting ${key} from bucket ${this.bucket}: the endpoint refused ${failed.length} deletion(s): ${JSON.stringify(failed).slice(0, 300)}`, false, 'DeleteFailed');
+      }),
+    ]);
+    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /**
@@ -164,8 +241,39 @@ export class BackupBucket {
       if (err instanceof S3Failure && err.kind === 'not-found') return undefined;
       throw err;
     })) ?? null;
-    const stream = await this.call(`downloading ${key}`, false, () => this.client.getObject(this.bucket, key));
+    const stream = await this.download(key, stat.size);
     return { key, stream, size: stat.size, metadataSha256: stat.metaData[META_SHA256] ?? null, sidecarSha256 };
+  }
+
+  /**
+   * The object's bytes as a stream of our own: minio's response piped through,
+   * its errors turned into S3Failures (a socket destroyed by the idle bound
+   * shows up on the response as a bare "aborted"), destroyed at the deadline.
+   */
+  private async download(key: string, size: number): Promise<Readable> {
+    const operation = `downloading ${key}`;
+    const scope = this.begin(operation, this.transferDeadline(size), { holdProcess: false });
+    let response: Readable;
+    try {
+      response = await this.within(scope, () => this.client.getObject(this.bucket, key));
+    } catch (err) {
+      scope.finish();
+      throw this.abortReasons.has(err as object) ? err : this.failure(err, operation, false);
+    }
+    const out = new PassThrough();
+    const fail = (err: unknown) => {
+      if (out.destroyed) return;
+      const cause = scope.call.ended ?? scope.call.boundHit ?? err;
+      out.destroy(this.abortReasons.has(cause as object) ? (cause as Error) : this.failure(cause, operation, false));
+    };
+    scope.call.onEnd(fail);
+    response.on('error', fail);
+    out.once('close', () => {
+      scope.finish();
+      if (!response.readableEnded) response.destroy();
+    });
+    response.pipe(out);
+    return out;
   }
 
   /** Writes the outcome of a restore drill beside the archive. */
@@ -188,7 +296,11 @@ export class BackupBucket {
       }
       return found;
     });
-    for (const key of keys) await this.client.removeIncompleteUpload(this.bucket, key).catch(() => undefined);
+    for (const key of keys) {
+      await this.call(`aborting the multipart upload of ${key}`, false, () => this.client.removeIncompleteUpload(this.bucket, key)).catch((err: unknown) => {
+        if (this.abortReasons.has(err as object)) throw err;
+      });
+    }
     return keys;
   }
 
@@ -262,12 +374,75 @@ export class BackupBucket {
     });
   }
 
-  private async call<T>(operation: string, carriesSse: boolean, work: () => Promise<T>): Promise<T> {
+  /** One bounded call (deadline: the call timeout unless given); failures in words, abortInFlight's reason as it is. */
+  private async call<T>(operation: string, carriesSse: boolean, work: () => Promise<T>, deadline = this.callDeadline()): Promise<T> {
     try {
-      return await work();
+      return await this.scoped(operation, deadline, work);
     } catch (err) {
-      throw this.failure(err, operation, carriesSse);
+      throw this.abortReasons.has(err as object) ? err : this.failure(err, operation, carriesSse);
     }
+  }
+
+  /** Runs `work` in a scope of its own, against its deadline; rejects with what ended it (raw, not yet in words). */
+  private async scoped<T>(operation: string, deadline: Deadline, work: () => Promise<T>): Promise<T> {
+    const scope = this.begin(operation, deadline, { holdProcess: true });
+    try {
+      return await this.within(scope, work);
+    } finally {
+      scope.finish();
+    }
+  }
+
+  /** A scope under way: its deadline armed, abortInFlight can reach it. finish() when its work is over. */
+  private begin(operation: string, deadline: Deadline, { holdProcess }: { holdProcess: boolean }): { call: CallScope; finish: () => void } {
+    const call = new CallScope(operation);
+    const timer = setTimeout(() => call.end(deadline.error()), deadline.ms);
+    // A pending call keeps the process alive until its deadline (minio can leave a promise pending forever);
+    // a download stream is held by its socket, and one its reader abandoned must not keep the process.
+    if (!holdProcess) timer.unref();
+    this.inFlight.add(call);
+    return {
+      call,
+      finish: () => {
+        clearTimeout(timer);
+        this.inFlight.delete(call);
+      },
+    };
+  }
+
+  /**
+   * Runs `work` with its requests in `scope`, until it settles or the scope
+   * ends. On failure the scope is ended too (nothing of it keeps running), and
+   * the error is the one that tells why: the scope's end (deadline, abort),
+   * then a socket bound hit, then what the work threw.
+   */
+  private async within<T>(scope: { call: CallScope }, work: () => Promise<T>): Promise<T> {
+    const { call } = scope;
+    let stopListening = () => undefined as unknown;
+    const ended = new Promise<never>((_, reject) => {
+      stopListening = call.onEnd(reject);
+    });
+    try {
+      return await Promise.race([runInScope(call, work), ended]);
+    } catch (err) {
+      const cause = call.ended ?? call.boundHit ?? err;
+      call.end(cause instanceof Error ? cause : new Error(String(cause)));
+      throw cause;
+    } finally {
+      stopListening();
+    }
+  }
+
+  private callDeadline(): Deadline {
+    const ms = this.timeouts.callMs;
+    return { ms, error: () => new S3TimeoutError('call', ms) };
+  }
+
+  /** The deadline of a bulk transfer: max(call timeout, size at the minimum rate). */
+  private transferDeadline(bytes: number): Deadline {
+    const ms = transferDeadlineMs(bytes, this.timeouts);
+    if (ms <= this.timeouts.callMs) return this.callDeadline();
+    return { ms, error: () => new S3TimeoutError('transfer', ms, { bytes, minBytesPerSec: this.timeouts.minBytesPerSec }) };
   }
 
   private failure(err: unknown, operation: string, carriesSse: boolean): S3Failure {

@@ -1,5 +1,8 @@
+import type * as http from 'node:http';
 import { Client } from 'minio';
 import type { BackupDestination } from '@chango/contracts';
+import { createBoundedAgent } from './bounded-agent.js';
+import { DEFAULT_S3_TIMEOUTS } from './timeouts.js';
 
 /**
  * Smallest multipart part size: S3's minimum, 5 MiB. minio-js buffers whole
@@ -13,8 +16,14 @@ export const UPLOAD_PART_BYTES = 5 * 1024 * 1024;
 
 export type S3Location = Pick<BackupDestination, 'endpoint' | 'region' | 'accessKey' | 'secretKey' | 'addressing'>;
 
-/** A SigV4 client for the destination's endpoint, path-style unless virtual-hosted is asked for. */
-export function createS3Client(location: S3Location, partSize = UPLOAD_PART_BYTES): Client {
+/**
+ * A SigV4 client for the destination's endpoint, path-style unless
+ * virtual-hosted is asked for. Every request goes through `agent` (minio-js
+ * passes it to http.request as is, keep-alive included); without one, a
+ * BoundedAgent with the default connect and idle bounds is made, so no client
+ * of ours ever runs on Node's unbounded global agent.
+ */
+export function createS3Client(location: S3Location, partSize = UPLOAD_PART_BYTES, agent?: http.Agent): Client {
   const url = new URL(location.endpoint);
   const useSSL = url.protocol === 'https:';
   return new Client({
@@ -26,6 +35,7 @@ export function createS3Client(location: S3Location, partSize = UPLOAD_PART_BYTE
     region: location.region,
     pathStyle: location.addressing !== 'virtual-hosted',
     partSize,
+    transportAgent: agent ?? createBoundedAgent(location.endpoint, DEFAULT_S3_TIMEOUTS),
   });
 }
 

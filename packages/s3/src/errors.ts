@@ -1,3 +1,6 @@
+import { formatDuration } from '@chango/contracts';
+import { S3_TIMEOUT_CODE, S3_TIMEOUT_SETTINGS, S3TimeoutError } from './timeouts.js';
+
 /**
  * S3 and network failures in words an operator can act on. minio-js errors
  * carry a `code` (S3's, or Node's for sockets) and, against some servers
@@ -10,11 +13,13 @@ export class S3Failure extends Error {
   constructor(
     readonly kind: S3FailureKind,
     message: string,
-    /** Worth retrying with backoff (network blips, 5xx, throttling). */
+    /** Worth retrying with backoff (network blips, 5xx, throttling, a bound hit). */
     readonly retryable: boolean,
     readonly code: string,
+    /** The error it reports (an S3TimeoutError for a bound hit: its `bound` and `ms`). */
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -30,6 +35,25 @@ export interface S3Context {
 
 const CREDENTIAL_CODES = new Set(['SignatureDoesNotMatch', 'InvalidAccessKeyId', 'InvalidToken', 'ExpiredToken', 'AuthorizationHeaderMalformed']);
 const TRANSIENT_CODES = new Set(['SlowDown', 'InternalError', 'ServiceUnavailable', 'RequestTimeout', 'RequestTimeTooSkewed', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'EAI_AGAIN']);
+
+/** A bound hit, in words: the endpoint, what we were doing, the bound's length and the variable that sets it. */
+function timeoutMessage(at: string, ctx: S3Context, err: S3TimeoutError): string {
+  const within = formatDuration(err.ms);
+  switch (err.bound) {
+    case 'connect':
+      return `no connection to ${at} within ${within} while ${ctx.operation} (${err.setting}): the host does not answer, a firewall drops the packets, or the TLS handshake stalled`;
+    case 'idle':
+      return `${at} moved no byte for ${within} while ${ctx.operation} (${err.setting}): the network or the server stopped answering`;
+    case 'call':
+      return `${at} did not finish ${ctx.operation} within ${within} (${err.setting}): the server or the network is too slow, or stopped answering`;
+    case 'transfer':
+      return (
+        `${at} did not finish ${ctx.operation} within ${within}, the deadline for ${err.transfer?.bytes ?? 'its'} bytes at ${err.transfer?.minBytesPerSec ?? 'the minimum'} B/s ` +
+        `(${err.setting}; never less than ${S3_TIMEOUT_SETTINGS.callMs}): the link is slower than that, or stopped`
+      );
+  }
+}
+
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 export function describeS3Error(err: unknown, ctx: S3Context): S3Failure {
@@ -38,6 +62,10 @@ export function describeS3Error(err: unknown, ctx: S3Context): S3Failure {
   const code = typeof e.code === 'string' && e.code ? e.code : 'Unknown';
   const detail = typeof e.message === 'string' && e.message.trim() ? e.message.trim() : 'the server gave no message';
   const at = `S3 endpoint ${ctx.endpoint}`;
+
+  if (err instanceof S3TimeoutError) {
+    return new S3Failure('transient', timeoutMessage(at, ctx, err), true, S3_TIMEOUT_CODE, { cause: err });
+  }
 
   if (CREDENTIAL_CODES.has(code)) {
     return new S3Failure(
@@ -76,7 +104,7 @@ export function describeS3Error(err: unknown, ctx: S3Context): S3Failure {
     return new S3Failure('unreachable', `cannot reach ${at} while ${ctx.operation} (${why})`, true, code);
   }
   if (TRANSIENT_CODES.has(code) || (typeof e.statusCode === 'number' && e.statusCode >= 500)) {
-    return new S3Failure('transient', `${at} failed for now while ${ctx.operation} (${code}: ${detail}); it will be retried`, true, code);
+    return new S3Failure('transient', `${at} failed for now while ${ctx.operation} (${code}: ${detail})`, true, code);
   }
   return new S3Failure('other', `${at} failed while ${ctx.operation} (${code}: ${detail})`, false, code);
 }

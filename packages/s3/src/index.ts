@@ -1,3 +1,15 @@
-export { BackupBucket, expectedChecksum, META_BACKUP_ID, META_SHA256, type ArchiveFacts, type OpenedArchive } from './backup-bucket.js';
+export { BackupBucket, expectedChecksum, META_BACKUP_ID, META_SHA256, type ArchiveFacts, type BackupBucketOptions, type OpenedArchive } from './backup-bucket.js';
+export { BoundedHttpAgent, BoundedHttpsAgent, createBoundedAgent, type BoundedAgent } from './bounded-agent.js';
 export { createS3Client, sseHeaders, UPLOAD_PART_BYTES, type S3Location } from './client.js';
 export { describeS3Error, S3Failure, type S3FailureKind, type S3Context } from './errors.js';
+export {
+  DEFAULT_S3_TIMEOUTS,
+  resolveS3Timeouts,
+  s3TimeoutsFromEnv,
+  S3_TIMEOUT_CODE,
+  S3_TIMEOUT_SETTINGS,
+  S3TimeoutError,
+  transferDeadlineMs,
+  type S3Bound,
+  type S3Timeouts,
+} from './timeouts.js';

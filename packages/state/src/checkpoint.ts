@@ -20,6 +20,11 @@ export interface CheckpointReport {
   stores: PerStore<CheckpointedStore>;
 }
 
+export interface CheckpointOptions {
+  /** Stops the copy between batches (a job's deadline, a worker stopping); the partial copy is removed. */
+  signal?: AbortSignal;
+}
+
 /**
  * Entries are copied in batches of about this size. Measured on 260 MiB of state: 256 KiB copies as fast
  * as 4 MiB, and the worker's peak RSS falls from 220 to 125 MiB (fewer garbage Buffers awaiting GC).
@@ -49,6 +54,7 @@ export async function writeCheckpoint(
   sources: PerStore<RocksStore>,
   gate: WriteGate,
   targetDir: string,
+  options: CheckpointOptions = {},
 ): Promise<CheckpointReport> {
   const started = performance.now();
   await prepareEmptyDir(targetDir);
@@ -56,7 +62,7 @@ export async function writeCheckpoint(
   try {
     const stores = perStore<CheckpointedStore>(() => ({ records: 0, logicalBytes: 0 }));
     for (const name of STORE_NAMES) {
-      stores[name] = await copyInto(cursors[name], join(targetDir, name));
+      stores[name] = await copyInto(cursors[name], join(targetDir, name), options.signal);
     }
     return { dir: targetDir, writerPauseMs: pauseMs, durationMs: performance.now() - started, stores };
   } catch (err) {
@@ -74,14 +80,15 @@ async function prepareEmptyDir(dir: string): Promise<void> {
   }
 }
 
-async function copyInto(cursor: StoreCursor, path: string): Promise<CheckpointedStore> {
+async function copyInto(cursor: StoreCursor, path: string, signal: AbortSignal | undefined): Promise<CheckpointedStore> {
   const target = await RocksStore.open(path, { create: true, tuning: CHECKPOINT_STORE_TUNING });
   const copied: CheckpointedStore = { records: 0, logicalBytes: 0 };
+  let pendingWrite: Promise<void> = Promise.resolve();
   try {
-    let pendingWrite: Promise<void> = Promise.resolve();
     let batch: BatchOperation[] = [];
     let batchBytes = 0;
     for (let entries = await cursor.nextBatch(); entries.length > 0; entries = await cursor.nextBatch()) {
+      signal?.throwIfAborted();
       for (const [key, value] of entries) {
         batch.push({ type: 'put', key, value });
         batchBytes += key.length + value.length;
@@ -92,6 +99,9 @@ async function copyInto(cursor: StoreCursor, path: string): Promise<Checkpointed
         // Read the next batch while this one is written.
         await pendingWrite;
         pendingWrite = target.batch(batch, false);
+        // Awaited at the next turn; until then a failure (ENOSPC: "IO error: No space left on device")
+        // must not count as unhandled — Node would end the whole worker for it.
+        pendingWrite.catch(() => undefined);
         batch = [];
         batchBytes = 0;
       }
@@ -100,8 +110,13 @@ async function copyInto(cursor: StoreCursor, path: string): Promise<Checkpointed
     await target.batch(batch, false);
     // Leave SST files rather than a write-ahead log: compact, durable, what RocksDB tools expect.
     await target.compactAll();
-  } finally {
-    await target.close();
+  } catch (err) {
+    // A write still in flight when the copy failed settles before the store closes under it;
+    // the copy's own error is the one worth reporting, not a close that fails after it.
+    await pendingWrite.catch(() => undefined);
+    await target.close().catch(() => undefined);
+    throw err;
   }
+  await target.close();
   return copied;
 }

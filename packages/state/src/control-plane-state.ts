@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeCheckpoint, type CheckpointReport } from './checkpoint.js';
+import { writeCheckpoint, type CheckpointOptions, type CheckpointReport } from './checkpoint.js';
 import { StateError } from './errors.js';
 import { IamReader } from './iam.js';
 import { Kms } from './kms.js';
@@ -88,9 +88,9 @@ export class ControlPlaneState {
   }
 
   /** A point-in-time copy of all three stores in `targetDir` (see checkpoint.ts). */
-  checkpoint(targetDir: string): Promise<CheckpointReport> {
+  checkpoint(targetDir: string, options: CheckpointOptions = {}): Promise<CheckpointReport> {
     this.assertOpen();
-    return this.track(writeCheckpoint(this.stores, this.gate, targetDir));
+    return this.track(writeCheckpoint(this.stores, this.gate, targetDir, options));
   }
 
   /** Counts every record of one store (keys only are looked at). */

@@ -1,5 +1,5 @@
 export { ControlPlaneState, DEFAULT_DATA_DIR, type OpenStateOptions } from './control-plane-state.js';
-export type { CheckpointReport, CheckpointedStore } from './checkpoint.js';
+export type { CheckpointOptions, CheckpointReport, CheckpointedStore } from './checkpoint.js';
 export { StateError, isStateError, type StateErrorCode } from './errors.js';
 export { loadRootSecret, MIN_ROOT_SECRET_BYTES, type RootSecretEnv } from './root-secret.js';
 export { Kms, type Envelope } from './kms.js';

@@ -1,0 +1,44 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { Logger } from '@chango/telemetry';
+import { formatDuration } from '@chango/contracts';
+import type { JobInterrupted } from './job-guard.js';
+
+/** A job handed back by a stopping worker waits this long, so that the worker taking over (or this one, restarted) finds it. */
+const HAND_BACK_DELAY_MS = 1000;
+
+/** Final: retrying cannot fix it, or this was the last attempt. */
+export function isFinalFailure(job: Job, err: Error): boolean {
+  return err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+}
+
+/**
+ * What happens next, in words, appended to a failure's message: a final
+ * failure never promises a retry, a retried one says when.
+ */
+export function attemptWords(job: Job, err: Error, final: boolean): string {
+  const attempts = job.opts.attempts ?? 1;
+  const attempt = job.attemptsMade + 1;
+  if (!final) return `(attempt ${attempt} of ${attempts}; the next one in ${formatDuration(nextBackoffMs(job, attempt))})`;
+  if (err instanceof UnrecoverableError && attempt < attempts) return `(attempt ${attempt} of ${attempts}; not retried: retrying cannot fix this)`;
+  return `(attempt ${attempt} of ${attempts}; no attempt left)`;
+}
+
+/** BullMQ's delay before the next attempt, as it computes it (exponential: delay × 2^(attempt−1)). */
+function nextBackoffMs(job: Job, attempt: number): number {
+  const backoff = job.opts.backoff;
+  if (backoff === undefined) return 0;
+  if (typeof backoff === 'number') return backoff;
+  const delay = backoff.delay ?? 0;
+  return backoff.type === 'exponential' ? Math.round(2 ** (attempt - 1) * delay) : delay;
+}
+
+/**
+ * A stopping worker gives the job in hand back to the queue instead of
+ * failing it: it waits (delayed) for the next leader, or for this worker
+ * restarted, and the attempt it was on is not counted. The caller then throws
+ * BullMQ's DelayedError, which tells BullMQ the job has been moved.
+ */
+export async function handBack(job: Job, token: string, reason: JobInterrupted, log: Logger): Promise<void> {
+  await job.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS, token);
+  log.warn({ jobId: job.id, job: job.name, reason: reason.message }, 'job handed back to the queue: the next leader (or this worker, restarted) takes it over');
+}
