@@ -146,6 +146,8 @@ async function produceBackup(job: BackupJob, ctx: BackupContext, frame: RunFrame
   if (earlier) {
     const recovered = await recoverCommitted(job, bucket, earlier, ctx);
     if (recovered) return recovered;
+    // Not committed: what the interrupted attempt uploaded is a leftover (removed now, or remembered for later).
+    await ctx.leftovers.discard(bucket, earlier.key);
   }
   const interruptions = job.stalledCounter ?? 0;
   if (interruptions >= ctx.config.backupAttempts) {
@@ -243,7 +245,7 @@ async function makeBackup(job: BackupJob, bucket: BackupBucket, destination: Bac
     return await finishCommitted(job, bucket, attempt, committing, ctx);
   } catch (err) {
     // Once committed, the backup stands whatever fails after (a progress report, a log line).
-    if (!committed) await ctx.leftovers.discard(bucket, key);
+    if (!committed) await ctx.leftovers.discard(bucket, key, err);
     throw resourceExhaustion(err, ctx.config.workDir, progress.doing()) ?? err;
   } finally {
     await Promise.all([rm(checkpointDir, { recursive: true, force: true }), rm(spoolPath, { force: true })]);

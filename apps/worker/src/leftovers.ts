@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { parseBackupKey, redisKeys } from '@chango/contracts';
-import type { BackupBucket } from '@chango/s3';
+import { S3Failure, type BackupBucket } from '@chango/s3';
 import type { Logger } from '@chango/telemetry';
 
 /**
@@ -22,10 +22,13 @@ export class DestinationLeftovers {
 
   /**
    * Removes an uncommitted attempt's archive (and any multipart upload of it);
-   * if the destination does not answer, remembers it for the next backup.
+   * if the destination does not answer — or already did not when the attempt
+   * failed (`cause`) — remembers it for the next backup instead of waiting on
+   * it again.
    */
-  async discard(bucket: BackupBucket, archiveKey: string): Promise<void> {
+  async discard(bucket: BackupBucket, archiveKey: string, cause?: unknown): Promise<void> {
     try {
+      if (cause instanceof S3Failure && cause.destinationSilent) throw cause;
       await bucket.discard(archiveKey);
       await this.redis.srem(this.key, archiveKey).catch(() => undefined);
     } catch (err) {
@@ -41,19 +44,39 @@ export class DestinationLeftovers {
     await this.redis.srem(this.key, archiveKey);
   }
 
-  /** Removes every remembered leftover under this bucket's prefix, and any incomplete multipart upload of ours. Returns what was removed. */
+  /**
+   * Removes every remembered leftover under this bucket's prefix, and any
+   * incomplete multipart upload of ours. A destination that does not answer
+   * fails the sweep (and so the attempt: it would not take an upload either);
+   * one that refuses a deletion (a policy without DeleteObject) is logged and
+   * the backup goes on — leftovers must never stop backups.
+   */
   async sweep(bucket: BackupBucket): Promise<string[]> {
-    const remembered = await this.redis.smembers(this.key);
     const removed: string[] = [];
-    for (const archiveKey of remembered) {
+    const refused = (what: string, err: unknown) => {
+      if (err instanceof S3Failure && !err.destinationSilent && !err.retryable) {
+        this.log.warn({ leftover: what, err: err.message }, 'the destination refused to remove a leftover: left in place, the backup goes on');
+        return;
+      }
+      throw err;
+    };
+    for (const archiveKey of await this.redis.smembers(this.key)) {
       // Another destination's leftover stays remembered until a backup goes there again.
       if (!parseBackupKey(bucket.destination.prefix, archiveKey)) continue;
-      await bucket.discard(archiveKey);
-      await this.redis.srem(this.key, archiveKey);
-      removed.push(archiveKey);
+      try {
+        await bucket.discard(archiveKey);
+        await this.redis.srem(this.key, archiveKey);
+        removed.push(archiveKey);
+      } catch (err) {
+        refused(archiveKey, err);
+      }
     }
     // Backups run one at a time, so any incomplete upload of ours is a leftover.
-    removed.push(...(await bucket.abortIncompleteUploads()));
+    try {
+      removed.push(...(await bucket.abortIncompleteUploads()));
+    } catch (err) {
+      refused('incomplete multipart uploads', err);
+    }
     if (removed.length > 0) this.log.warn({ keys: removed }, 'removed what failed or interrupted attempts left at the destination');
     return removed;
   }

@@ -126,10 +126,9 @@ export class BackupBucket {
    * minio-js's putObject never settles when its source stream fails (minio-js
    * #1479), so it is raced against the source's error. Bounded by
    * max(call timeout, size at the minimum rate), and by the idle bound on
-   * every part. On any failure but abortInFlight, the incomplete upload and
-   * any partial object are removed (best effort: discard is bounded too; a
-   * destination that stopped answering keeps them until a later discard or
-   * the next sweep of incomplete uploads).
+   * every part. A failed upload leaves its incomplete multipart upload: the
+   * caller removes it with `discard` — or, when the destination stopped
+   * answering, remembers it for later rather than wait on it a second time.
    */
   async upload(key: string, source: Readable, facts: ArchiveFacts): Promise<void> {
     let sourceError: unknown;
@@ -154,7 +153,6 @@ export class BackupBucket {
     } catch (err) {
       source.destroy();
       if (this.abortReasons.has(err as object)) throw err;
-      await this.discard(key).catch(() => undefined);
       // A failing local read is not an S3 problem: let it through as it is.
       throw sourceError !== undefined ? sourceError : this.failure(err, operation, true);
     }

@@ -21,6 +21,11 @@ export class S3Failure extends Error {
   ) {
     super(message, options);
   }
+
+  /** The destination did not answer (a bound hit, or no connection at all): another call now would only wait again. */
+  get destinationSilent(): boolean {
+    return this.code === S3_TIMEOUT_CODE || this.kind === 'unreachable';
+  }
 }
 
 export interface S3Context {
