@@ -1,13 +1,13 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { VerificationRecord, VerifyJobData } from '@chango/contracts';
-import { BackupBucket } from '@chango/s3';
+import { BackupBucket, S3Failure } from '@chango/s3';
 import type { ControlPlaneState } from '@chango/state';
 import type { Logger } from '@chango/telemetry';
 import type { WorkerConfig } from './config.js';
 import { jobDeadlineMs } from './deadlines.js';
 import { drillInChildProcess } from './drill-process.js';
 import { JobInterrupted, type JobGuard } from './job-guard.js';
-import { handBack } from './job-outcome.js';
+import { attemptWords, handBack, isFinalFailure } from './job-outcome.js';
 import type { RunLedger } from './run-ledger.js';
 import { stateBytes } from './work-space.js';
 
@@ -34,15 +34,13 @@ export async function runVerify(job: Job<VerifyJobData, VerificationRecord>, tok
     return await guarded.bound(drill(job, ctx, guarded.signal));
   } catch (err) {
     const reason = guarded.explain(err);
-    if (reason instanceof JobInterrupted) {
-      if (reason.kind === 'stopping' && token) {
-        await handBack(job, token, reason, ctx.log);
-        throw new DelayedError();
-      }
-      // No verdict on the backup: the drill did not run to its end.
-      throw reason.kind === 'deadline' ? new UnrecoverableError(`the restore drill ${reason.message}`) : new Error(`the restore drill was interrupted: ${reason.message}`);
+    if (reason instanceof JobInterrupted && reason.kind === 'stopping' && token) {
+      await handBack(job, token, reason, ctx.log);
+      throw new DelayedError();
     }
-    throw reason;
+    const failure = asDrillError(reason);
+    failure.message = `${failure.message} ${attemptWords(job, failure, isFinalFailure(job, failure))}`;
+    throw failure;
   } finally {
     guarded.end();
   }
@@ -86,4 +84,13 @@ async function newestCompleteBackup(bucket: BackupBucket): Promise<string> {
   const newest = await bucket.newestComplete();
   if (!newest) throw new UnrecoverableError(`there is no complete backup under s3://${bucket.bucket}/${bucket.destination.prefix} to verify`);
   return newest.key;
+}
+
+/** A drill that did not run to its end says nothing about the backup: a passed deadline is final, an interruption may be retried. */
+function asDrillError(err: unknown): Error {
+  if (err instanceof JobInterrupted) {
+    return err.kind === 'deadline' ? new UnrecoverableError(`the restore drill ${err.message}`) : new Error(`the restore drill was interrupted: ${err.message}`);
+  }
+  if (err instanceof S3Failure) return err.retryable ? new Error(err.message) : new UnrecoverableError(err.message);
+  return err instanceof Error ? err : new Error(String(err));
 }
