@@ -22,6 +22,8 @@ export interface JobView {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** A backup's current attempt: when the worker's watchdog stops it. */
+  deadlineAt: string | null;
   result: BackupOutcome | VerificationRecord | null;
   failure: { message: string } | null;
 }
@@ -42,6 +44,7 @@ export async function viewJob(job: BackupQueueJob): Promise<JobView> {
     createdAt: new Date(job.timestamp).toISOString(),
     startedAt: job.processedOn ? new Date(job.processedOn).toISOString() : null,
     finishedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
+    deadlineAt: 'attempt' in data && data.attempt ? data.attempt.deadlineAt : null,
     result: state === 'completed' ? (job.returnvalue ?? null) : null,
     failure: job.failedReason ? { message: job.failedReason } : null,
   };
