@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { SuiteScope } from '../support/fixtures.js';
+import { PROCESS_START_MS, withinLoad, withWork } from '../support/liveness.js';
 import { REPO_ROOT } from '../support/processes.js';
 import { Stack } from '../support/stack.js';
 import { createTestBucket, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
@@ -12,19 +13,32 @@ import { createTestBucket, startRgw, type RgwCluster } from '../../dev/local-rgw
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
 const KEY_PATTERN = /^prod\/chango-\d{8}T\d{6}Z-[0-9a-f-]{36}\.tar\.gz$/;
 
+/** The page's own intervals, read from its script: it polls a running job every POLL_MS and refreshes its tables every REFRESH_MS. */
+async function pageIntervals(): Promise<{ pollMs: number; refreshMs: number }> {
+  const script = await readFile(join(REPO_ROOT, 'apps/api/public/app.js'), 'utf8');
+  const constant = (name: string): number => {
+    const value = new RegExp(`const ${name} = (\\d+);`).exec(script)?.[1];
+    assert.ok(value, `apps/api/public/app.js defines ${name}`);
+    return Number(value);
+  };
+  return { pollMs: constant('POLL_MS'), refreshMs: constant('REFRESH_MS') };
+}
+
 describe('the admin UI in headless Chromium (Debian), against the real api, worker, Redis and S3', () => {
   const scope = new SuiteScope();
   let rgw: RgwCluster;
   let stack: Stack;
   let browser: Browser;
   let bucket: string;
+  let intervals: { pollMs: number; refreshMs: number };
 
   before(async () => {
+    intervals = await pageIntervals();
     rgw = await startRgw();
     scope.after(() => rgw.stop());
     stack = await Stack.start(scope, { users: 3, components: 2000 });
     bucket = await createTestBucket(rgw);
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'], timeout: PROCESS_START_MS });
     scope.after(() => browser.close());
     await mkdir(ARTIFACTS, { recursive: true });
   });
@@ -33,6 +47,9 @@ describe('the admin UI in headless Chromium (Debian), against the real api, work
   /** A laptop-sized page that records every URL it loads (nothing may come from elsewhere). */
   async function openPage(): Promise<{ page: Page; requested: string[] }> {
     const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    // Every wait on the page (Playwright's default: a fixed 30 s) is for something the page shows within one of its
+    // refresh rounds (sign-in, a save and a click answer at once, which is sooner).
+    page.setDefaultTimeout(withinLoad(intervals.refreshMs));
     const requested: string[] = [];
     page.on('request', (request) => void requested.push(request.url()));
     await page.goto(`${stack.baseUrl}/admin/`);
@@ -81,7 +98,8 @@ describe('the admin UI in headless Chromium (Debian), against the real api, work
     await page.waitForSelector('#progress:not([hidden])');
     const phases = new Set<string>();
     const seen = setInterval(() => void page.textContent('#progress-phase').then((p) => p && phases.add(p)).catch(() => undefined), 100);
-    await page.waitForSelector('#run-result:not([hidden])', { timeout: 120_000 });
+    // The page polls the job every POLL_MS; the backup it waits for is work of its own.
+    await page.waitForSelector('#run-result:not([hidden])', { timeout: withWork(intervals.pollMs) });
     clearInterval(seen);
     assert.equal(await page.textContent('#progress-phase'), 'done');
     assert.equal(await page.getAttribute('#progress-bar', 'value'), '100');

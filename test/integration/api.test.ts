@@ -3,8 +3,16 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { API, RunningProcess } from '../support/processes.js';
 import { SuiteScope } from '../support/fixtures.js';
+import { SAFETY_NET_MS } from '../support/liveness.js';
 import type { BackupStatus } from '@chango/contracts';
 import { Stack } from '../support/stack.js';
+
+/**
+ * The feature under test, README: "Redis unreachable: 503 with words, within seconds". The api cuts each Redis call
+ * at 3 s (REDIS_CALL_MS in apps/api/src/queues.ts); the assertion holds it to the README's words, single-digit
+ * seconds, not to the api's own 3 s: the difference is room for a loaded machine, and a hang never answers at all.
+ */
+const WITHIN_SECONDS_MS = 10_000;
 
 const destination = {
   endpoint: 'http://127.0.0.1:9',
@@ -137,7 +145,7 @@ describe('the api when Redis or the worker is missing', () => {
     const jobs = await call('/admin/api/backup/jobs', stack.adminToken);
     assert.equal(jobs.status, 503);
     assert.match(jobs.text, /Redis at redis:\/\/127\.0\.0\.1:1 is not reachable/);
-    assert.ok(jobs.ms < 10_000, `answered in ${jobs.ms} ms`);
+    assert.ok(jobs.ms < WITHIN_SECONDS_MS, `answered in ${jobs.ms} ms`);
     assert.equal((await call('/readyz')).status, 503);
     assert.equal((await call('/healthz')).status, 200);
     assert.match((await call('/metrics')).text, /^chango_backup_redis_up 0$/m);
@@ -149,7 +157,8 @@ describe('the api when Redis or the worker is missing', () => {
   test('readiness is 503, with the reason, once the worker has stopped', async (t) => {
     const stack = await Stack.start(t);
     assert.equal((await stack.request('GET', '/readyz', { token: null })).status, 200);
-    assert.equal(await stack.worker.stop(), 0);
+    // A clean stop (exit 0, heartbeat removed) is asserted: only the safety net may cut it short.
+    assert.equal(await stack.worker.stop('SIGTERM', SAFETY_NET_MS), 0);
     const ready = await stack.request<{ status: string; reason: string; workers: string[] }>('GET', '/readyz', { token: null });
     assert.equal(ready.status, 503);
     assert.deepEqual(ready.body.workers, []);

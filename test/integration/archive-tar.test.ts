@@ -19,9 +19,11 @@ import {
 } from '@chango/archive';
 import { STORE_NAMES } from '@chango/state';
 import { filesBelow, tempDir } from '../support/fixtures.js';
+import { SAFETY_NET_MS } from '../support/liveness.js';
 
 const execFile = promisify(execFileCb);
 const MiB = 1024 * 1024;
+// The { timeout } of the tests that must not hang is the safety net: a hung archive stream fails there.
 /** A fixed, whole-second mtime, so that the archive's mtimes can be checked exactly. */
 const FILE_MTIME = new Date('2024-03-04T05:06:07Z');
 
@@ -183,7 +185,7 @@ async function archiveError(dir: string, manifest: Manifest): Promise<Error> {
   assert.fail('the archive stream ended without an error');
 }
 
-test('archive: a file whose bytes changed since the manifest ends the stream with an error naming it', { timeout: 10_000 }, async (t) => {
+test('archive: a file whose bytes changed since the manifest ends the stream with an error naming it', { timeout: SAFETY_NET_MS }, async (t) => {
   const dir = await makeCheckpoint(await tempDir(t, 'chango-archive'));
   const manifest = await manifestOf(dir);
   await writeFile(join(dir, 'iam', '000012.sst'), randomBytes(5 * MiB + 777)); // same size, other bytes
@@ -191,7 +193,7 @@ test('archive: a file whose bytes changed since the manifest ends the stream wit
   assert.match(err.message, /iam\/000012\.sst changed since the manifest/);
 });
 
-test('archive: a file that grew or vanished since the manifest is an error, not a crash or a hang', { timeout: 10_000 }, async (t) => {
+test('archive: a file that grew or vanished since the manifest is an error, not a crash or a hang', { timeout: SAFETY_NET_MS }, async (t) => {
   const dir = await makeCheckpoint(await tempDir(t, 'chango-archive'));
   const manifest = await manifestOf(dir);
   await writeFile(join(dir, 'kms', 'CURRENT'), 'MANIFEST-000004 and more\n');
@@ -202,7 +204,7 @@ test('archive: a file that grew or vanished since the manifest is an error, not 
   assert.match((await archiveError(dir, manifest)).message, /metadata\/000005\.log is in the manifest but cannot be read \(ENOENT\)/);
 });
 
-test('archive: a reader that gives up mid-way stops the archive without leaks or unhandled errors', { timeout: 10_000 }, async (t) => {
+test('archive: a reader that gives up mid-way stops the archive without leaks or unhandled errors', { timeout: SAFETY_NET_MS }, async (t) => {
   const dir = await makeCheckpoint(await tempDir(t, 'chango-archive'));
   const archive = createArchiveStream(dir, await manifestOf(dir), { gzipLevel: 1 });
   let seen = 0;

@@ -3,7 +3,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { collectStats, isStateError, seedState, STORE_NAMES } from '@chango/state';
-import { newRootSecret, tempDir } from '../support/fixtures.js';
+import { newRootSecret, tempDir, waitFor } from '../support/fixtures.js';
+import { SAFETY_NET_MS } from '../support/liveness.js';
 import { ldb } from '../support/processes.js';
 import { startProvisioningWriter } from '../support/provisioning-writer.js';
 import { openState } from '../support/state.js';
@@ -22,7 +23,8 @@ test('checkpoints taken while a writer keeps changing iam, metadata and kms are 
   // Several checkpoints, each at a random moment of the writer's stream: a torn one would show in any of them.
   for (let round = 0; round < 5; round++) {
     const before = writer.committed;
-    while (writer.committed < before + 20) await new Promise((resolve) => setTimeout(resolve, 2));
+    // The writer commits as fast as it can: no interval to derive from, so the safety net bounds a stalled one.
+    await waitFor('the writer to commit 20 more transactions', async () => (writer.committed >= before + 20 ? true : undefined), SAFETY_NET_MS, 2);
     const checkpointDir = join(checkpointsDir, `cp-${round}`);
     const atStart = writer.committed;
     const report = await state.checkpoint(checkpointDir);

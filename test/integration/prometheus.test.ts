@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import type { BackupResult } from '@chango/contracts';
 import { SuiteScope, tempDir, waitFor } from '../support/fixtures.js';
+import { SAFETY_NET_MS, settled, withinLoad } from '../support/liveness.js';
 import { API, REPO_ROOT, RunningProcess } from '../support/processes.js';
 import { Stack } from '../support/stack.js';
 import { createTestBucket, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
@@ -15,6 +16,9 @@ import { createTestBucket, startRgw, type RgwCluster } from '../../dev/local-rgw
 const run = promisify(execFile);
 const RULES = join(REPO_ROOT, 'deploy/prometheus/rules/chango-backup.rules.yml');
 const DASHBOARD = join(REPO_ROOT, 'deploy/grafana/dashboards/chango-backup.json');
+/** The test Prometheus scrapes and evaluates its rules this often. */
+const SCRAPE_MS = 1_000;
+const EVALUATION_MS = 1_000;
 
 interface RuleFile {
   groups: { rules: { record?: string; alert?: string; expr: string }[] }[];
@@ -79,7 +83,7 @@ describe('metrics, alert rules and the dashboard against promtool and a real Pro
     const targets = [stack.baseUrl, replicaUrl].map((url) => new URL(url).host);
     await writeFile(
       join(dir, 'prometheus.yml'),
-      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - ${RULES}\nscrape_configs:\n  - job_name: chango-backup\n    static_configs:\n      - targets: ${JSON.stringify(targets)}\n`,
+      `global:\n  scrape_interval: ${SCRAPE_MS / 1000}s\n  evaluation_interval: ${EVALUATION_MS / 1000}s\nrule_files:\n  - ${RULES}\nscrape_configs:\n  - job_name: chango-backup\n    static_configs:\n      - targets: ${JSON.stringify(targets)}\n`,
     );
     const prometheus = new RunningProcess(
       spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], {
@@ -93,7 +97,8 @@ describe('metrics, alert rules and the dashboard against promtool and a real Pro
       assert.equal(body.status, 'success', `${expr}: ${body.error ?? ''}`);
       return body.data.result;
     };
-    await waitFor('Prometheus to scrape both replicas', async () => ((await query('up == 1').catch(() => [])).length === 2 ? true : undefined), 30_000, 250);
+    // Prometheus starts, then scrapes both replicas within a scrape interval.
+    await waitFor('Prometheus to scrape both replicas', async () => ((await query('up == 1').catch(() => [])).length === 2 ? true : undefined), withinLoad(SCRAPE_MS), 250);
 
     // Before anything happened: the scrape is already clean.
     assert.equal(await promtoolComplaints(await scrape(stack.baseUrl)), '');
@@ -107,9 +112,7 @@ describe('metrics, alert rules and the dashboard against promtool and a real Pro
     assert.equal(made.status, 200, JSON.stringify(made.body));
     backup = made.body;
     const drill = await stack.request<{ statusUrl: string }>('POST', '/admin/api/backup/verify', { body: { key: backup.key } });
-    await waitFor('the drill', async () => ((await stack.request<{ state: string }>('GET', drill.body.statusUrl)).body.state === 'completed' ? true : undefined), 60_000, 250);
-    // A few scrapes and rule evaluations after the backup and the drill.
-    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    await waitFor('the drill', async () => ((await stack.request<{ state: string }>('GET', drill.body.statusUrl)).body.state === 'completed' ? true : undefined), SAFETY_NET_MS, 250);
 
     const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
     const rules = parseYaml(await readFile(RULES, 'utf8')) as RuleFile;
@@ -122,6 +125,21 @@ describe('metrics, alert rules and the dashboard against promtool and a real Pro
       ]),
     ];
     assert.ok(expressions.length >= 20, `${expressions.length} expressions`);
+    const alertRules = rules.groups.flatMap((g) => g.rules.filter((r) => r.alert));
+    const comparisons = alertRules.map((rule) => ({ rule, comparison: rule.expr.replace(/\s(==|!=|>=|<=|>|<)\s/, ' $1 bool ') }));
+
+    // Scrapes and rule evaluations after the backup and the drill: both replicas scraped since the drill (their
+    // figures are the backup's and the drill's), a rule evaluation since then, every expression with data. Due within
+    // a scrape and an evaluation interval; the assertions below then say what is missing if it never came.
+    const valuesOf = async (expr: string) => ((await query(expr)) as { value: [number, string] }[]).map((r) => r.value[1]);
+    await settled(async () => {
+      const [size, verified, recorded] = await Promise.all([valuesOf('chango_backup_last_archive_size_bytes'), valuesOf('chango_backup_last_verify_success'), valuesOf('chango_backup:last_verify_success')]);
+      if (size.length !== 2 || !size.every((v) => Number(v) === backup.size)) return false;
+      if (verified.length !== 2 || !verified.every((v) => v === '1') || recorded.join() !== '1') return false;
+      for (const expr of [...expressions.map((e) => e.expr), ...comparisons.map((c) => c.comparison)]) if ((await query(expr)).length === 0) return false;
+      return true;
+    }, withinLoad(SCRAPE_MS + EVALUATION_MS));
+
     for (const { where, expr } of expressions) {
       const result = await query(expr);
       assert.ok(result.length > 0, `${where}: ${expr} returned no data`);
@@ -129,10 +147,8 @@ describe('metrics, alert rules and the dashboard against promtool and a real Pro
 
     // Alert expressions are comparisons, empty while all is well. With `bool` they answer 0 or 1 for every
     // series they compare: data there shows their operands exist and match, whatever the alert's state.
-    const alertRules = rules.groups.flatMap((g) => g.rules.filter((r) => r.alert));
     assert.equal(alertRules.length, 4);
-    for (const rule of alertRules) {
-      const comparison = rule.expr.replace(/\s(==|!=|>=|<=|>|<)\s/, ' $1 bool ');
+    for (const { rule, comparison } of comparisons) {
       assert.notEqual(comparison, rule.expr, `${rule.alert}: one comparison in ${rule.expr}`);
       const result = (await query(comparison)) as { value: [number, string] }[];
       assert.ok(result.length > 0, `alert ${rule.alert}: ${comparison} returned no data`);

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { lstat, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SAFETY_NET_MS } from './liveness.js';
 
 /** Where cleanups are registered: a test's context, or a Scope a suite runs itself. */
 export interface CleanupScope {
@@ -54,8 +55,12 @@ export async function filesContaining(dir: string, needle: string): Promise<stri
   return hits;
 }
 
-/** Polls `probe` until it returns a value other than undefined; fails naming `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+/**
+ * Polls `probe` until it returns a value other than undefined (at once when it does); fails naming
+ * `what` after `timeoutMs`. Pass a bound derived from the interval waited on (liveness.ts); the
+ * default is the safety net, for waits on work with no interval behind it (a backup, a drill).
+ */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = SAFETY_NET_MS, everyMs = 200): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {

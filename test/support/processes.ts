@@ -2,6 +2,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { PROCESS_START_MS, SAFETY_NET_MS, TEARDOWN_GRACE_MS } from './liveness.js';
 
 const execFileAsync = promisify(execFile);
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
@@ -29,11 +30,14 @@ export async function runCli(args: string[], env: Record<string, string>): Promi
   return runNode(CLI, args, env);
 }
 
+/** Runs a node script to completion; one still running after the safety net is killed (code -1), so a test never hangs on it. */
 export async function runNode(script: string, args: string[], env: Record<string, string>): Promise<RunResult> {
   try {
     const { stdout, stderr } = await execFileAsync(process.execPath, [script, ...args], {
       env: childEnv(env),
       maxBuffer: 64 * 1024 * 1024,
+      timeout: SAFETY_NET_MS,
+      killSignal: 'SIGKILL',
     });
     return { code: 0, stdout, stderr };
   } catch (err) {
@@ -60,8 +64,12 @@ export class RunningProcess {
     return new RunningProcess(spawn(process.execPath, [script], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));
   }
 
-  /** Resolves once stdout contains `text`; rejects if the process exits first or `timeoutMs` passes. */
-  async waitForOutput(text: string, timeoutMs = 15_000): Promise<void> {
+  /**
+   * Resolves once stdout contains `text`; rejects if the process exits first or `timeoutMs` passes.
+   * The default bounds a process start ('worker ready', 'api listening'): pass a bound derived from
+   * the interval it waits on for anything later.
+   */
+  async waitForOutput(text: string, timeoutMs = PROCESS_START_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.stdout.includes(text)) {
       if (this.child.exitCode !== null) throw new Error(`process exited (${this.child.exitCode}) before printing "${text}": ${this.stderr}`);
@@ -77,8 +85,28 @@ export class RunningProcess {
     return `http://127.0.0.1:${port}`;
   }
 
-  /** Sends `signal`; a process still running after `graceMs` is killed, so a test never hangs on it. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<number | null> {
+  /**
+   * The time (ms since the epoch, the process's own clock) of its first JSON log line whose
+   * message contains `text`: when it did something, not when the test noticed.
+   */
+  loggedAt(text: string): number | undefined {
+    for (const line of this.stdout.split('\n')) {
+      if (!line.includes(text)) continue;
+      try {
+        const entry = JSON.parse(line) as { msg?: string; time?: number };
+        if (entry.msg?.includes(text) && typeof entry.time === 'number') return entry.time;
+      } catch {
+        // not a JSON log line
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Sends `signal`; a process still running after `graceMs` is killed, so a test never hangs on it.
+   * The default is for teardown; a test that asserts a clean exit passes SAFETY_NET_MS.
+   */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = TEARDOWN_GRACE_MS): Promise<number | null> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited;
     this.child.kill(signal);
     const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
@@ -92,6 +120,6 @@ export class RunningProcess {
 
 /** Runs Debian's `ldb` (rocksdb-tools) — an independent reader of our RocksDB files. */
 export async function ldb(args: string[]): Promise<string> {
-  const { stdout } = await execFileAsync('ldb', args, { maxBuffer: 256 * 1024 * 1024 });
+  const { stdout } = await execFileAsync('ldb', args, { maxBuffer: 256 * 1024 * 1024, timeout: SAFETY_NET_MS });
   return stdout;
 }

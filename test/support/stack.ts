@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { newToken } from '@chango/contracts';
 import { newRootSecret, tempDir, writeSecretFile, type CleanupScope } from './fixtures.js';
+import { SAFETY_NET_MS } from './liveness.js';
 import { API, RunningProcess, WORKER, runCli } from './processes.js';
 
 export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -102,7 +103,10 @@ export class Stack {
     return worker;
   }
 
-  /** Calls the api; the token defaults to the admin's. Every response body is kept for secret checks. */
+  /**
+   * Calls the api; the token defaults to the admin's. Every response body is kept for secret checks.
+   * A request is bounded by the safety net only (a run waits for its backup): poll with waitFor for anything timed.
+   */
   async request<T = Record<string, unknown>>(
     method: string,
     path: string,
@@ -116,7 +120,7 @@ export class Stack {
       body = options.rawBody ?? JSON.stringify(options.body);
       headers['content-type'] = options.contentType ?? 'application/json';
     }
-    const response = await fetch(this.baseUrl + path, { method, headers, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(options.timeoutMs ?? 120_000) });
+    const response = await fetch(this.baseUrl + path, { method, headers, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(options.timeoutMs ?? SAFETY_NET_MS) });
     const text = await response.text();
     this.responses.push(text);
     let parsed: unknown = text;

@@ -5,9 +5,10 @@ import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { createParallelGzip, DEFAULT_CHUNK_BYTES, type ParallelGzip } from '@chango/archive';
+import { waitFor } from '../support/fixtures.js';
+import { SAFETY_NET_MS } from '../support/liveness.js';
 
 const MiB = 1024 * 1024;
 /** The CommonJS zlib object: replacing its `gzip` and syncing builtin exports reaches the package's `import { gzip }`. */
@@ -58,24 +59,32 @@ for (const [label, size] of [
 
 test('members come out in input order even when later chunks finish first; compressions stay within parallelism', async (t) => {
   const realGzip = zlibCjs.gzip;
+  const chunkBytes = 64 * 1024;
+  const input = randomBytes(12 * chunkBytes + 5);
+  const chunks = Math.ceil(input.length / chunkBytes);
   let running = 0;
   let maxRunning = 0;
   let started = 0;
   const finishedOrder: number[] = [];
-  // Every other chunk is held back 30 ms, so chunk 2k+1 finishes before chunk 2k.
+  // Finished compressions are held back until every compression running has finished and the event loop has turned
+  // once with none started (the stream starts all it may at once, as input comes in), then handed back newest first:
+  // later chunks finish first by construction, not by a delay a busy machine could stretch.
+  const held: { index: number; deliver: () => void }[] = [];
+  const releaseWhenAllDone = (): void => {
+    if (held.length === 0 || held.length !== running) return;
+    for (const { index, deliver } of held.splice(0).sort((a, b) => b.index - a.index)) {
+      running--;
+      finishedOrder.push(index);
+      deliver();
+    }
+  };
   t.mock.method(zlibCjs, 'gzip', (input: Buffer, options: object, callback: (err: Error | null, out: Buffer) => void) => {
     const index = started++;
     running++;
     maxRunning = Math.max(maxRunning, running);
     realGzip(input, options, (err, out) => {
-      setTimeout(
-        () => {
-          running--;
-          finishedOrder.push(index);
-          callback(err, out);
-        },
-        index % 2 === 0 ? 30 : 0,
-      );
+      held.push({ index, deliver: () => callback(err, out) });
+      setImmediate(releaseWhenAllDone);
     });
   });
   syncBuiltinESMExports();
@@ -84,11 +93,10 @@ test('members come out in input order even when later chunks finish first; compr
     syncBuiltinESMExports();
   });
 
-  const chunkBytes = 64 * 1024;
-  const input = randomBytes(12 * chunkBytes + 5);
   const members = await compress(createParallelGzip({ level: 1, chunkBytes, parallelism: 4 }), input, 10_000);
 
-  assert.equal(started, 13, 'the mock really compressed every chunk');
+  assert.equal(started, chunks, 'the mock really compressed every chunk');
+  assert.equal(finishedOrder.length, chunks);
   assert.notDeepEqual(finishedOrder, [...finishedOrder].sort((a, b) => a - b), 'compressions finished out of order');
   assert.equal(maxRunning, 4, 'four compressions ran at once, never more');
   assert.ok(gunzipSync(Buffer.concat(members)).equals(input), 'output is the input, in order');
@@ -97,7 +105,8 @@ test('members come out in input order even when later chunks finish first; compr
   });
 });
 
-test('an upstream error ends the gzip output with that error', { timeout: 5000 }, async () => {
+// The timeout is the safety net: a stream that never ends fails there.
+test('an upstream error ends the gzip output with that error', { timeout: SAFETY_NET_MS }, async () => {
   const gz = createParallelGzip({ level: 1, chunkBytes: 64 * 1024 });
   const failing = new Readable({
     read() {
@@ -194,7 +203,10 @@ test('with no reader at all, the stream stops taking input once its window is fu
   const piece = randomBytes(64 * 1024);
   const written = 40 * piece.length; // 10 chunks
   for (let i = 0; i < 40; i++) gz.write(piece); // ignoring backpressure on purpose
-  await sleep(200); // time for every compression it was willing to start
+  // Until it is idle: members taken in, none compressing. With input left and no reader, that is the stream refusing
+  // more (the assertions say whether its window was full then), seen as soon as it happens; the safety net bounds a
+  // stream that never idles.
+  await waitFor('the stream to stop compressing', async () => (gz.membersInFlight > 0 && gz.membersCompressing === 0 ? true : undefined), SAFETY_NET_MS, 5);
 
   const absorbed = gz.heldBytes + gz.readableLength;
   assert.equal(gz.membersInFlight, 2 * parallelism, 'the window is full');

@@ -14,6 +14,7 @@ import { parse } from 'yaml';
 import { authenticate, parseTokensFile } from '@chango/contracts';
 import { loadRootSecret } from '@chango/state';
 import { tempDir } from '../support/fixtures.js';
+import { SAFETY_NET_MS } from '../support/liveness.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const repoPath = (relative: string): string => join(ROOT, relative);
@@ -291,7 +292,7 @@ test('promtool accepts prometheus.yml with the rules it loads in the container (
   assert.notEqual(config, read('deploy/prometheus/prometheus.yml'), 'prometheus.yml does not load /etc/prometheus/rules/');
   const file = join(dir, 'prometheus.yml');
   await writeFile(file, config);
-  const result = spawnSync('promtool', ['check', 'config', file], { encoding: 'utf8', timeout: 60_000 });
+  const result = spawnSync('promtool', ['check', 'config', file], { encoding: 'utf8', timeout: SAFETY_NET_MS }); // a child run to completion: the safety net
   assert.equal(result.error, undefined, `promtool: ${String(result.error)} (install Debian's prometheus: bash scripts/debian-deps.sh)`);
   assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
   assert.match(result.stdout, /SUCCESS: \d+ rule(s)? found/, 'promtool checked no rules');
@@ -457,7 +458,7 @@ test('make-secrets.sh is valid bash and makes a root secret and a tokens file th
       cwd: ROOT,
       env: { ...process.env, CHANGO_SECRETS_DIR: dir, CHANGO_TOKEN_NAME: 'compose-test' },
       encoding: 'utf8',
-      timeout: 60_000,
+      timeout: SAFETY_NET_MS, // a child run to completion: the safety net
     });
   const first = run();
   assert.equal(first.status, 0, first.stderr);
