@@ -88,9 +88,12 @@ export function leaseBound(leaseMs: number): number {
 
 // --- the job lock (CHANGO_JOB_LOCK_MS) and retries (CHANGO_BACKUP_BACKOFF_MS) -------------------
 
-/** A dead worker's job is taken over once its lock has run out and the next stalled check ran (stalledInterval = the lock): two locks. */
+/**
+ * A dead worker's job is taken over once its lock has run out and two stalled checks ran (BullMQ marks a
+ * job at one and moves it at the next; stalledInterval = the lock): three locks, as the README says.
+ */
 export function jobLockBound(lockMs: number): number {
-  return 2 * lockMs;
+  return 3 * lockMs;
 }
 
 /** The delays between `attempts` attempts with exponential backoff from `backoffMs`: backoff × (1 + 2 + … + 2^(attempts−2)). */
