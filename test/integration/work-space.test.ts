@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { seedState } from '@chango/state';
 import { newRootSecret, tempDir } from '../support/fixtures.js';
 import { openState } from '../support/state.js';
-import { mountSmallFilesystem } from '../support/tmpfs.js';
+import { Tmpfs } from '../support/tmpfs.js';
 import { ensureWorkSpace, freeBytes, stateBytes } from '../../apps/worker/src/work-space.js';
 
 test('a checkpoint into a filesystem that fills up fails with the device\'s words, removes its copy, and leaves the process running', async (t) => {
@@ -15,7 +15,7 @@ test('a checkpoint into a filesystem that fills up fails with the device\'s word
   await seedState(state, { users: 5, components: 3000 });
   const size = await stateBytes(dataDir);
   // Far too small for the copy: RocksDB's write of an SST fails part-way (ENOSPC).
-  const small = await mountSmallFilesystem(t, 1);
+  const small = await Tmpfs.mount(t, '1m');
   assert.ok(size > 4 * 1024 * 1024, `the state (${size} bytes) must be much larger than the filesystem`);
 
   // Before the fix the failed write came out as an unhandled rejection, which ends a Node process.
@@ -38,7 +38,7 @@ test('a checkpoint into a filesystem that fills up fails with the device\'s word
   assert.match(refusal.message, new RegExp(`but only .* \\(${await freeBytes(small.dir)} bytes\\) are available`));
 
   // The same state checkpoints once there is room (the store was not harmed by the failure).
-  await small.resize(Math.ceil((size * 3) / 1024 / 1024));
+  await small.resize(`${Math.ceil((size * 3) / 1024 / 1024)}m`);
   await ensureWorkSpace(small.dir, size);
   const report = await state.checkpoint(join(small.dir, 'cp2'));
   assert.ok(report.stores.metadata.records > 3000);

@@ -1,0 +1,37 @@
+import type { CleanupScope } from '../test/support/fixtures.js';
+
+/**
+ * The cleanups of one chaos case (what test/support's Stack and fixtures register through
+ * `after()`), run newest first when the case ends. Unlike a test context it runs every
+ * cleanup even when one fails, and bounds each one: a case that broke something must still
+ * unmount its tmpfs, stop its processes and remove its folders.
+ */
+export class CaseScope implements CleanupScope {
+  private readonly cleanups: { fn: () => unknown; label: string }[] = [];
+
+  constructor(private readonly boundMs = 60_000) {}
+
+  after(fn: () => unknown, label = 'cleanup'): void {
+    this.cleanups.push({ fn, label });
+  }
+
+  /** Runs every cleanup, newest first; returns what failed, in words. */
+  async run(): Promise<string[]> {
+    const problems: string[] = [];
+    while (this.cleanups.length > 0) {
+      const { fn, label } = this.cleanups.pop() as { fn: () => unknown; label: string };
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          Promise.resolve().then(fn),
+          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`did not finish within ${this.boundMs} ms`)), this.boundMs))),
+        ]);
+      } catch (err) {
+        problems.push(`${label}: ${(err as Error).message}`);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return problems;
+  }
+}
