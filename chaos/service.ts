@@ -4,23 +4,11 @@
  * that is down (a Redis outage answers 503): they return undefined, and the caller's bounded
  * wait goes on.
  */
-import type { BackupProgress, BackupResult, BackupStatus, VerificationRecord } from '@chango/contracts';
+import type { BackupStatus } from '@chango/contracts';
+import type { JobView } from '../apps/api/src/job-view.js';
 import type { Stack } from '../test/support/stack.js';
 
-export interface JobView {
-  id: string;
-  kind: string;
-  state: string;
-  trigger: string;
-  progress: BackupProgress | null;
-  attemptsMade: number;
-  attempts: number;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  result: (BackupResult & { skipped?: undefined }) | { skipped: true } | VerificationRecord | null;
-  failure: { message: string } | null;
-}
+export type { JobView };
 
 export const FINAL_STATES = new Set(['completed', 'failed']);
 /** States of a job that is not over: what "no job active or waiting" counts. */
