@@ -57,23 +57,25 @@ export class PhaseWatcher {
 /**
  * The commit marker being written: the answer to the sidecar PUT (`PUT …tar.gz.sha256`) is on
  * its way back from S3 — the sidecar is stored, the worker does not know it yet. `action` runs
- * synchronously then, before the answer is forwarded.
+ * synchronously then, before the answer is forwarded. Resolves with the archive's key.
  */
-export function onSidecarStored(s3Proxy: FaultProxy, action?: () => void): Promise<void> {
-  const request = /^PUT \/\S+\.tar\.gz\.sha256 HTTP\/1\.1\r\n/;
+export function onSidecarStored(s3Proxy: FaultProxy, action?: () => void): Promise<string> {
+  const request = /^PUT \/[^/\s]+\/(\S+)\.sha256 HTTP\/1\.1\r\n/;
   return new Promise((resolve) => {
-    const sidecarConnections = new Set<number>();
+    const sidecarConnections = new Map<number, string>();
     const untap = s3Proxy.tap(({ direction, connection, chunk }) => {
       if (direction === 'up') {
         // A request line starts a chunk (the client writes its headers in one go).
-        if (request.test(chunk.subarray(0, 512).toString('latin1'))) sidecarConnections.add(connection);
+        const key = request.exec(chunk.subarray(0, 1024).toString('latin1'))?.[1];
+        if (key?.endsWith('.tar.gz')) sidecarConnections.set(connection, decodeURIComponent(key));
         return;
       }
-      if (!sidecarConnections.has(connection)) return;
+      const key = sidecarConnections.get(connection);
+      if (key === undefined) return;
       if (!chunk.subarray(0, 16).toString('latin1').startsWith('HTTP/1.1 2')) return;
       untap();
       action?.();
-      resolve();
+      resolve(key);
     });
   });
 }

@@ -55,6 +55,8 @@ async function signalCase(ctx: CaseContext, phase: BackupPhaseName, signal: 'SIG
   let landedIn: Phase | undefined;
   let at = 0;
   let where = '';
+  /** commit: the archive whose sidecar was stored as the signal went out. */
+  let committedKey: string | undefined;
   const worker = world.worker;
   const fire = () => {
     landedIn = watcher.current;
@@ -77,7 +79,7 @@ async function signalCase(ctx: CaseContext, phase: BackupPhaseName, signal: 'SIG
       where = `${Math.round(AIM.uploadBytes / 1024 / 1024)} MiB into the upload`;
       fire();
     } else if (phase === 'commit') {
-      await onSidecarStored(world.s3Proxy, fire);
+      committedKey = await onSidecarStored(world.s3Proxy, fire);
       where = 'as S3 answered the sidecar PUT (commit marker stored, not yet heard)';
     } else {
       await watcher.when('done', fire);
@@ -116,6 +118,15 @@ async function signalCase(ctx: CaseContext, phase: BackupPhaseName, signal: 'SIG
   await world.restartWorker();
   ctx.log(`worker restarted; the fault landed in ${landedIn}`);
   await aftermath(world, record, { jobId, at });
+  if (committedKey) record.notes.push(await keptOrReplaced(world, jobId, committedKey));
+}
+
+/** Whether the job ended as the backup the signalled attempt had committed, or made another (no check: both are consistent). */
+async function keptOrReplaced(world: World, jobId: string, committedKey: string): Promise<string> {
+  const job = await jobView(world.stack, jobId);
+  const key = job && job !== 'unknown' ? (job.result as { key?: string } | null)?.key : undefined;
+  if (key === committedKey) return `the job completed as the archive the signalled attempt had committed (${committedKey})`;
+  return `the signalled attempt had committed ${committedKey}; the job ended ${key ? `as another archive, ${key}` : job && job !== 'unknown' ? job.state : 'unknown'}`;
 }
 
 /** The phase the api shows for the job once the killed worker is gone (what it left in Redis). */

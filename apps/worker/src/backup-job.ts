@@ -51,6 +51,12 @@ interface RunFrame {
   deadlineMs: number;
   signal: AbortSignal;
   progress: ProgressReporter;
+  /**
+   * Set once the sidecar is being written: from then on a stop or the deadline no longer cuts
+   * the attempt's S3 calls (a few small, bounded ones) — cutting the sidecar's PUT after S3
+   * stored it would throw away a backup that committed.
+   */
+  committing?: boolean;
 }
 
 /**
@@ -140,7 +146,7 @@ async function produceBackup(job: BackupJob, ctx: BackupContext, frame: RunFrame
     throw new UnrecoverableError('no backup destination is configured: PUT /admin/api/backup/config first');
   }
   const bucket = new BackupBucket(destination, { partBytes: ctx.config.partBytes, timeouts: ctx.config.s3Timeouts });
-  frame.signal.addEventListener('abort', () => bucket.abortInFlight(frame.signal.reason as Error), { once: true });
+  frame.signal.addEventListener('abort', () => frame.committing || bucket.abortInFlight(frame.signal.reason as Error), { once: true });
 
   const earlier = job.data.attempt;
   if (earlier) {
@@ -240,6 +246,7 @@ async function makeBackup(job: BackupJob, bucket: BackupBucket, destination: Bac
       writerPauseMs: checkpoint.writerPauseMs,
     };
     await job.updateData({ ...job.data, attempt: { ...attempt, committing } });
+    frame.committing = true;
     await bucket.commit(key, facts);
     committed = true;
     return await finishCommitted(job, bucket, attempt, committing, ctx);
