@@ -22,7 +22,7 @@ import type { ControlPlaneState } from '@chango/state';
 import type { Logger } from '@chango/telemetry';
 import type { WorkerConfig } from './config.js';
 import { JobInterrupted, type JobGuard } from './job-guard.js';
-import { attemptWords, handBack, isFinalFailure } from './job-outcome.js';
+import { asJobError, attemptWords, handBack, isFinalFailure } from './job-outcome.js';
 import type { LeaderLease } from './leader-lease.js';
 import type { DestinationLeftovers } from './leftovers.js';
 import { ProgressReporter } from './progress.js';
@@ -98,7 +98,7 @@ export async function runBackup(job: BackupJob, token: string | undefined, ctx: 
 
 /** The job's error in words, with what happens next; a final one is recorded in the ledger (status, metrics). */
 async function failure(job: BackupJob, err: unknown, ctx: BackupContext): Promise<Error> {
-  const base = asJobError(err, ctx.config.workDir);
+  const base = asJobError(err, 'the backup', (e) => resourceExhaustion(e, ctx.config.workDir, 'making the backup'));
   const final = isFinalFailure(job, base);
   base.message = `${base.message} ${attemptWords(job, base, final)}`;
   if (final) {
@@ -284,20 +284,4 @@ async function finishCommitted(job: BackupJob, bucket: BackupBucket, attempt: Ba
   };
   ctx.log.info({ jobId: job.id, key: result.key, size: result.size, sha256: result.sha256, durationMs: result.durationMs }, 'backup committed');
   return result;
-}
-
-/**
- * Which failures end the job at once (BullMQ's UnrecoverableError): S3
- * refusals retrying cannot fix, a full disk, a passed deadline. Network
- * trouble, timeouts and faults may be retried.
- */
-function asJobError(err: unknown, workDir: string): Error {
-  if (err instanceof UnrecoverableError) return err;
-  if (err instanceof S3Failure) return err.retryable ? new Error(err.message) : new UnrecoverableError(err.message);
-  if (err instanceof JobInterrupted) {
-    return err.kind === 'deadline' ? new UnrecoverableError(`the backup ${err.message}`) : new Error(`the backup was interrupted: ${err.message}`);
-  }
-  const exhausted = resourceExhaustion(err, workDir, 'making the backup');
-  if (exhausted) return exhausted;
-  return err instanceof Error ? err : new Error(String(err));
 }

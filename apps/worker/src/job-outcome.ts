@@ -1,7 +1,8 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from '@chango/telemetry';
 import { formatDuration } from '@chango/contracts';
-import type { JobInterrupted } from './job-guard.js';
+import { S3Failure } from '@chango/s3';
+import { JobInterrupted } from './job-guard.js';
 
 /** A job handed back by a stopping worker waits this long, so that the worker taking over (or this one, restarted) finds it. */
 const HAND_BACK_DELAY_MS = 1000;
@@ -41,4 +42,22 @@ function nextBackoffMs(job: Job, attempt: number): number {
 export async function handBack(job: Job, token: string, reason: JobInterrupted, log: Logger): Promise<void> {
   await job.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS, token);
   log.warn({ jobId: job.id, job: job.name, reason: reason.message }, 'job handed back to the queue: the next leader (or this worker, restarted) takes it over');
+}
+
+/**
+ * Which failures end a job at once (BullMQ's UnrecoverableError): S3 refusals
+ * retrying cannot fix, a passed deadline. Network trouble, timeouts and
+ * interruptions may be retried. `subject` names the job in the words: "the
+ * backup", "the restore drill".
+ */
+export function asJobError(err: unknown, subject: string, exhaustion?: (err: unknown) => Error | undefined): Error {
+  if (err instanceof UnrecoverableError) return err;
+  if (err instanceof S3Failure) return err.retryable ? new Error(err.message) : new UnrecoverableError(err.message);
+  if (err instanceof JobInterrupted) {
+    return err.kind === 'deadline' ? new UnrecoverableError(`${subject} ${err.message}`) : new Error(`${subject} was interrupted: ${err.message}`);
+  }
+  // A full disk (the caller says which folder) is final too.
+  const exhausted = exhaustion?.(err);
+  if (exhausted) return exhausted;
+  return err instanceof Error ? err : new Error(String(err));
 }

@@ -1,13 +1,13 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { VerificationRecord, VerifyJobData } from '@chango/contracts';
-import { BackupBucket, S3Failure } from '@chango/s3';
+import { BackupBucket } from '@chango/s3';
 import type { ControlPlaneState } from '@chango/state';
 import type { Logger } from '@chango/telemetry';
 import type { WorkerConfig } from './config.js';
 import { jobDeadlineMs } from './deadlines.js';
 import { drillInChildProcess } from './drill-process.js';
 import { JobInterrupted, type JobGuard } from './job-guard.js';
-import { attemptWords, handBack, isFinalFailure } from './job-outcome.js';
+import { asJobError, attemptWords, handBack, isFinalFailure } from './job-outcome.js';
 import type { RunLedger } from './run-ledger.js';
 import { stateBytes } from './work-space.js';
 
@@ -38,7 +38,8 @@ export async function runVerify(job: Job<VerifyJobData, VerificationRecord>, tok
       await handBack(job, token, reason, ctx.log);
       throw new DelayedError();
     }
-    const failure = asDrillError(reason);
+    // A drill that did not run to its end says nothing about the backup: no verdict is recorded.
+    const failure = asJobError(reason, 'the restore drill');
     failure.message = `${failure.message} ${attemptWords(job, failure, isFinalFailure(job, failure))}`;
     throw failure;
   } finally {
@@ -84,13 +85,4 @@ async function newestCompleteBackup(bucket: BackupBucket): Promise<string> {
   const newest = await bucket.newestComplete();
   if (!newest) throw new UnrecoverableError(`there is no complete backup under s3://${bucket.bucket}/${bucket.destination.prefix} to verify`);
   return newest.key;
-}
-
-/** A drill that did not run to its end says nothing about the backup: a passed deadline is final, an interruption may be retried. */
-function asDrillError(err: unknown): Error {
-  if (err instanceof JobInterrupted) {
-    return err.kind === 'deadline' ? new UnrecoverableError(`the restore drill ${err.message}`) : new Error(`the restore drill was interrupted: ${err.message}`);
-  }
-  if (err instanceof S3Failure) return err.retryable ? new Error(err.message) : new UnrecoverableError(err.message);
-  return err instanceof Error ? err : new Error(String(err));
 }
