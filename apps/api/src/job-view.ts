@@ -1,4 +1,4 @@
-import type { Job, JobState } from 'bullmq';
+import { Job, type JobState, type Queue } from 'bullmq';
 import type { BackupJobData, BackupOutcome, BackupProgress, VerificationRecord, VerifyJobData } from '@chango/contracts';
 
 export type BackupQueueJob = Job<BackupJobData | VerifyJobData, BackupOutcome | VerificationRecord>;
@@ -28,8 +28,17 @@ export interface JobView {
   failure: { message: string } | null;
 }
 
-export async function viewJob(job: BackupQueueJob): Promise<JobView> {
-  const state = await job.getState();
+/**
+ * The job's hash and its state are two reads. A job loaded while active and
+ * finished before `getState` answers would show `completed` with the fields
+ * of its last active moment (no result, no finish time) — the admin page once
+ * showed a finished backup with an empty key that way. A finished job never
+ * changes again, so reading it once more after its state gives one picture.
+ */
+export async function viewJob(loaded: BackupQueueJob, queue: Queue): Promise<JobView> {
+  const state = await loaded.getState();
+  const finished = state === 'completed' || state === 'failed';
+  const job: BackupQueueJob = finished && !loaded.finishedOn ? ((await Job.fromId(queue, loaded.id ?? '')) ?? loaded) : loaded;
   const data = job.data;
   return {
     id: job.id ?? '',

@@ -101,7 +101,7 @@ export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps):
       }
     }
     const fresh: BackupQueueJob = (await queues.call(() => Job.fromId(queues.backup, jobId))) ?? job;
-    const view = await queues.call(() => viewJob(fresh));
+    const view = await queues.call(() => viewJob(fresh, queues.backup));
     const statusUrl = `${BASE}/jobs/${jobId}`;
     if (view.state === 'completed' && view.result) {
       res.status(200).json({ jobId, alreadyRunning, statusUrl, ...view.result });
@@ -129,7 +129,7 @@ export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps):
     const limit = parseLimit(req);
     const jobs = await queues.call(() => queues.backup.getJobs(['active', 'waiting', 'delayed', 'prioritized', 'completed', 'failed'], 0, limit - 1));
     const newest = (jobs as (BackupQueueJob | undefined)[]).filter((j): j is BackupQueueJob => Boolean(j)).sort((a, b) => b.timestamp - a.timestamp).slice(0, limit);
-    res.json({ jobs: await queues.call(() => Promise.all(newest.map(viewJob))) });
+    res.json({ jobs: await queues.call(() => Promise.all(newest.map((job) => viewJob(job, queues.backup)))) });
   });
 
   router.get(`${BASE}/jobs/:id`, viewer, async (req, res) => {
@@ -137,7 +137,7 @@ export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps):
     if (!/^[A-Za-z0-9:_-]{1,128}$/.test(id)) throw new HttpError(400, 'invalid_job_id', 'id is not a job id', [{ field: 'id', message: 'is not a job id' }]);
     const job: BackupQueueJob | undefined = await queues.call(() => Job.fromId(queues.backup, id));
     if (!job) throw new HttpError(404, 'unknown_job', `no backup job with id ${id} (it may have expired from the history)`);
-    res.json(await queues.call(() => viewJob(job)));
+    res.json(await queues.call(() => viewJob(job, queues.backup)));
   });
 
   router.get(`${BASE}/status`, viewer, async (_req, res) => {
