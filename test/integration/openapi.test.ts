@@ -440,6 +440,16 @@ describe('the running api answers as documented (real worker, Redis and Ceph RGW
     const objects = await call<{ objects: { key: string; verify: { ok: boolean } | null }[] }>('GET', `${base}/objects`, 200, { token: stack.viewerToken });
     const drilled = objects.body.objects.find((o) => o.key === backupKey);
     assert.equal(drilled?.verify?.ok, true, JSON.stringify(objects.body));
+    const first = await call<{ objects: { key: string }[]; nextCursor: string | null }>('GET', `${base}/objects`, 200, { token: stack.viewerToken, path: `${base}/objects?limit=1` });
+    assert.equal(first.body.objects.length, 1);
+    assert.ok(first.body.nextCursor, 'there are older backups, so a cursor');
+    const second = await call<{ objects: { key: string }[] }>('GET', `${base}/objects`, 200, { token: stack.viewerToken, path: `${base}/objects?limit=1&cursor=${encodeURIComponent(first.body.nextCursor)}` });
+    assert.notEqual(second.body.objects[0]?.key, first.body.objects[0]?.key);
+    assert.deepEqual([first.body.objects[0]?.key, second.body.objects[0]?.key], objects.body.objects.slice(0, 2).map((o) => o.key), 'pages continue where the last ended');
+    const badLimit = await call<{ fields: { field: string }[] }>('GET', `${base}/objects`, 400, { token: stack.viewerToken, path: `${base}/objects?limit=0` });
+    assert.equal(badLimit.body.fields[0]?.field, 'limit');
+    const badCursor = await call<{ fields: { field: string }[] }>('GET', `${base}/objects`, 400, { token: stack.viewerToken, path: `${base}/objects?cursor=not-a-key` });
+    assert.equal(badCursor.body.fields[0]?.field, 'cursor');
     const status = await call<Json>('GET', `${base}/status`, 200, { token: stack.viewerToken });
     assert.ok(status.body.lastSuccess && status.body.lastVerify, JSON.stringify(status.body));
   });
@@ -497,6 +507,7 @@ describe('the running api answers as documented (real worker, Redis and Ceph RGW
       `GET ${base}/jobs/{id} 400`,
       `GET ${base}/jobs/{id} 404`,
       `GET ${base}/objects 200`,
+      `GET ${base}/objects 400`,
       `GET ${base}/objects 404`,
       `GET ${base}/objects 502`,
       `GET ${base}/status 200`,

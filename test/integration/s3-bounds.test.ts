@@ -188,18 +188,18 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
     const bucketName = await createTestBucket(rgw);
     const proxy = await startTcpProxy(t, rgw.endpoint);
     const bucket = new BackupBucket(destination(rgw, proxy.url, bucketName), { timeouts: BOUNDS });
-    assert.deepEqual(await bucket.list(), [], 'a healthy link first (a keep-alive connection waits in the pool)');
+    assert.deepEqual((await bucket.page({ limit: 50 })).objects, [], 'a healthy link first (a keep-alive connection waits in the pool)');
     proxy.blackhole();
 
     let started = Date.now();
-    const idle = await rejection(bucket.list(), 'a listing through a blackhole');
+    const idle = await rejection(bucket.page({ limit: 50 }), 'a listing through a blackhole');
     let elapsed = Date.now() - started;
     assertBoundHit(idle, { endpoint: proxy.url, operation: 'listing backups', bound: 'idle', ms: idleMs });
     assert.ok(elapsed >= idleMs && elapsed < SLACK * idleMs, `at the idle bound: ${elapsed} ms`);
 
     const patient = new BackupBucket(destination(rgw, proxy.url, bucketName), { timeouts: { ...BOUNDS, idleMs: 60_000, callMs: 1500 } });
     started = Date.now();
-    const deadline = await rejection(patient.list(), 'a listing through a blackhole');
+    const deadline = await rejection(patient.page({ limit: 50 }), 'a listing through a blackhole');
     elapsed = Date.now() - started;
     assertBoundHit(deadline, { endpoint: proxy.url, operation: 'listing backups', bound: 'call', ms: 1500 });
     assert.ok(elapsed >= 1500 && elapsed < SLACK * 1500, `at the call deadline: ${elapsed} ms`);
@@ -301,7 +301,7 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
     assert.ok(source.destroyed, 'the source is released');
 
     // New connections: listing and cleaning up work.
-    assert.deepEqual(await bucket.list(), []);
+    assert.deepEqual((await bucket.page({ limit: 50 })).objects, []);
     await bucket.discard(key);
     assert.deepEqual(await incompleteUploads(s3, bucketName), []);
   });
@@ -326,7 +326,7 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
       'reading an aborted download',
     );
     while (read < MiB) await new Promise((resolve) => setTimeout(resolve, 20));
-    const listing = rejection(bucket.list(), 'an aborted listing');
+    const listing = rejection(bucket.page({ limit: 50 }), 'an aborted listing');
     await new Promise((resolve) => setTimeout(resolve, 300));
 
     const reason = new Error('SIGTERM: the worker is stopping');
@@ -339,7 +339,7 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
     assert.ok(archive.stream.destroyed);
 
     proxy.pass();
-    assert.deepEqual((await bucket.list()).map((object) => object.key), [key], 'the bucket works afterwards, on new connections');
+    assert.deepEqual((await bucket.page({ limit: 50 })).objects.map((object) => object.key), [key], 'the bucket works afterwards, on new connections');
   });
 
   test('a TLS endpoint that accepts TCP but never completes the handshake fails at the connect bound', async (t) => {
@@ -350,7 +350,7 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
     assert.match(proxy.url, /^https:/);
 
     const started = Date.now();
-    const err = await rejection(bucket.list(), 'a listing over a handshake that never completes');
+    const err = await rejection(bucket.page({ limit: 50 }), 'a listing over a handshake that never completes');
     const elapsed = Date.now() - started;
     assertBoundHit(err, { endpoint: proxy.url, operation: 'listing backups', bound: 'connect', ms: connectMs });
     assert.match((err as Error).message, /^no connection to S3 endpoint https:\/\/127\.0\.0\.1:\d+ within 1 s while listing backups \(CHANGO_S3_CONNECT_TIMEOUT_MS\)/);
@@ -360,13 +360,13 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
   test('calls share a keep-alive connection; one idle in the pool past the idle bound is closed quietly and replaced', async () => {
     const bucketName = await createTestBucket(rgw);
     const bucket = new BackupBucket(destination(rgw, rgw.endpoint, bucketName), { timeouts: BOUNDS });
-    await bucket.list();
-    await bucket.list();
+    await bucket.page({ limit: 50 });
+    await bucket.page({ limit: 50 });
     await bucket.readSidecar(newKey()).catch((err: unknown) => assert.equal((err as S3Failure).kind, 'not-found'));
     assert.equal(bucket.agent.connectionsOpened, 1, 'one connection for three calls');
 
     await new Promise((resolve) => setTimeout(resolve, 2 * idleMs));
-    assert.deepEqual(await bucket.list(), []);
+    assert.deepEqual((await bucket.page({ limit: 50 })).objects, []);
     assert.equal(bucket.agent.connectionsOpened, 2, 'the idle one was closed, a new one opened');
   });
 });

@@ -5,12 +5,17 @@ const TOKEN_KEY = 'chango-admin-token';
 const API = '/admin/api';
 const POLL_MS = 500;
 const REFRESH_MS = 5000;
+/** Backups per page of the objects table (the api pages newest first; the cursor is the last key shown). */
+const OBJECTS_PAGE = 20;
 /** Share of the bar each phase fills: the upload and archive are most of a backup. */
 const PHASES = { queued: [0, 0], checkpoint: [0, 15], archive: [15, 50], upload: [50, 95], commit: [95, 99], done: [100, 100], verify: [0, 100] };
 
 const $ = (id) => document.getElementById(id);
 let role = 'viewer';
 let refreshTimer;
+/** Cursors of the objects pages from the newest to the one shown (the newest page has none). */
+let objectCursors = [undefined];
+let objectsNext = null;
 
 async function api(method, path, body) {
   const headers = { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}` };
@@ -80,6 +85,7 @@ async function loadConfig() {
   form.elements.schedule.value = body.schedule ?? '';
   form.elements.keepLast.value = body.retention?.keepLast ?? '';
   form.elements.maxAgeDays.value = body.retention?.maxAgeDays ?? '';
+  form.elements.keepAll.checked = body.retention?.keepAll === true;
   form.elements.secretKey.value = '';
   form.elements.secretKey.placeholder = body.secretKeySet ? 'set (leave empty to keep it)' : '';
   text($('secret-hint'), body.secretKeySet ? 'A secret key is set; it is never shown.' : '');
@@ -97,6 +103,7 @@ function formBody(form) {
   const retention = {};
   if (v('keepLast')) retention.keepLast = numberOrText(v('keepLast'));
   if (v('maxAgeDays')) retention.maxAgeDays = numberOrText(v('maxAgeDays'));
+  if (form.elements.keepAll.checked) retention.keepAll = true;
   body.retention = Object.keys(retention).length ? retention : null;
   return body;
 }
@@ -196,14 +203,24 @@ function row(cells) {
   return tr;
 }
 
+function objectsPath() {
+  const cursor = objectCursors.at(-1);
+  return `backup/objects?limit=${OBJECTS_PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+}
+
 async function refresh() {
-  const [status, jobs, objects] = await Promise.all([api('GET', 'backup/status'), api('GET', 'backup/jobs?limit=20'), api('GET', 'backup/objects')]);
+  const [status, jobs, objects] = await Promise.all([api('GET', 'backup/status'), api('GET', 'backup/jobs?limit=20'), api('GET', objectsPath())]);
   if (status.status === 200) {
     const s = status.body;
     const parts = [s.leader ? `Leader: ${s.leader.nodeId}` : 'No leader: no worker can run backups', s.schedule ? `next scheduled run ${when(s.schedule.nextRunAt)} (${s.schedule.cron}, ${s.schedule.timezone})` : 'no schedule'];
     if (s.lastSuccess) parts.push(`last success ${when(s.lastSuccess.finishedAt)}`);
     if (s.lastFailure) parts.push(`last failure ${when(s.lastFailure.finishedAt)}`);
     text($('status-line'), parts.join(' · '));
+    const d = s.destination;
+    text(
+      $('objects-summary'),
+      d ? `${d.committed} backups (${bytes(d.bytes)}${d.archives > d.committed ? `, ${d.archives - d.committed} incomplete` : ''}), counted ${when(d.countedAt)} · Retention: ${d.retention.words}` : 'Not counted yet: the count is made as backups run.',
+    );
   }
   if (jobs.status === 200) {
     $('jobs').tBodies[0].replaceChildren(
@@ -221,6 +238,10 @@ async function refresh() {
     );
   }
   text($('objects-error'), objects.status === 200 || objects.status === 404 ? '' : (objects.body?.message ?? ''));
+  objectsNext = objects.status === 200 ? objects.body.nextCursor : null;
+  $('objects-older').disabled = !objectsNext;
+  $('objects-newer').disabled = objectCursors.length === 1;
+  text($('objects-page'), `page ${objectCursors.length}`);
   $('objects').tBodies[0].replaceChildren(
     ...(objects.status === 200 ? objects.body.objects : []).map((o) =>
       row([
@@ -245,6 +266,15 @@ $('signin-form').addEventListener('submit', async (event) => {
 $('signout').addEventListener('click', () => signOut());
 $('dest-form').addEventListener('submit', saveDestination);
 $('run').addEventListener('click', runBackup);
+$('objects-older').addEventListener('click', () => {
+  if (!objectsNext) return;
+  objectCursors.push(objectsNext);
+  refresh();
+});
+$('objects-newer').addEventListener('click', () => {
+  if (objectCursors.length > 1) objectCursors.pop();
+  refresh();
+});
 
 if (sessionStorage.getItem(TOKEN_KEY)) {
   signIn(sessionStorage.getItem(TOKEN_KEY)).then((problem) => problem && signOut(problem));

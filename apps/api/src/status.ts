@@ -3,6 +3,7 @@ import {
   parseLeaseValue,
   redisKeys,
   type BackupStatus,
+  type DestinationInventory,
   type RunRecord,
   type VerificationRecord,
 } from '@chango/contracts';
@@ -12,17 +13,18 @@ import type { JobQueues } from './queues.js';
  * `GET /admin/api/backup/status`, read from Redis only (not from a worker), so it
  * answers even while no worker is leader: who leads, the schedule and its
  * next run as BullMQ holds them, and the last success, failure and drill as
- * the workers recorded them.
+ * the workers recorded them, and the destination's count and retention.
  */
 export async function readStatus(queues: JobQueues): Promise<BackupStatus> {
   const keys = redisKeys(queues.prefix);
-  const [lease, workers, scheduler, lastSuccess, lastFailure, lastVerify] = await Promise.all([
+  const [lease, workers, scheduler, lastSuccess, lastFailure, lastVerify, inventory] = await Promise.all([
     queues.redis.get(keys.leader),
     queues.aliveWorkers(),
     queues.backup.getJobScheduler(BACKUP_SCHEDULER_ID),
     queues.redis.get(keys.lastSuccess),
     queues.redis.get(keys.lastFailure),
     queues.redis.get(keys.lastVerify),
+    queues.redis.get(keys.destinationInventory),
   ]);
   return {
     leader: parseLeaseValue(lease),
@@ -33,6 +35,7 @@ export async function readStatus(queues: JobQueues): Promise<BackupStatus> {
     lastSuccess: parseJson<RunRecord>(lastSuccess),
     lastFailure: parseJson<RunRecord>(lastFailure),
     lastVerify: parseJson<VerificationRecord>(lastVerify),
+    destination: parseJson<DestinationInventory>(inventory),
   };
 }
 

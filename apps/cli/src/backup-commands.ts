@@ -1,7 +1,7 @@
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { parseSidecar, type BackupObject } from '@chango/contracts';
 import type { Manifest } from '@chango/archive';
 import { drill, readManifest, resolveOwner, restoreInto, type RestoreReport } from '@chango/restore';
@@ -30,12 +30,28 @@ interface ArchiveSource {
  */
 export function registerBackupCommands(program: Command): void {
   addS3Options(program.command('list'))
-    .description('list the backups at the destination, newest first')
-    .option('--json', 'print JSON')
-    .action(async (flags: S3Flags & { json?: boolean }) => {
+    .description('list the backups at the destination, newest first, a page at a time as they are read (memory and time per page do not grow with the number of backups)')
+    .option('--limit <n>', 'at most this many backups (default: all)', parseCount)
+    .option('--latest', 'only the newest complete backup (what restore --latest takes)')
+    .option('--json', 'print JSON ({bucket, prefix, objects}), streamed')
+    .action(async (flags: S3Flags & { json?: boolean; limit?: number; latest?: boolean }) => {
       const bucket = bucketFromFlags(flags);
-      const objects = await bucket.list();
-      console.log(flags.json ? JSON.stringify({ bucket: bucket.bucket, prefix: bucket.destination.prefix, objects }, null, 2) : formatList(bucket, objects));
+      const out = flags.json ? new JsonListing(bucket) : new TableListing(bucket);
+      if (flags.latest) {
+        const newest = await bucket.newestComplete();
+        out.add(newest ? [newest] : []);
+      } else {
+        let left = flags.limit ?? Infinity;
+        let cursor: string | undefined;
+        while (left > 0) {
+          const page = await bucket.page({ limit: Math.min(LIST_PAGE, left), before: cursor });
+          out.add(page.objects);
+          left -= page.objects.length;
+          if (page.next === null) break;
+          cursor = page.next;
+        }
+      }
+      out.end();
     });
 
   addSourceOptions(addS3Options(program.command('inspect')), true)
@@ -149,18 +165,60 @@ function optionalRootSecret(): Buffer | undefined {
   }
 }
 
-function formatList(bucket: BackupBucket, objects: BackupObject[]): string {
-  if (objects.length === 0) return `no backups under s3://${bucket.bucket}/${bucket.destination.prefix}`;
-  const rows = objects.map((o) => [
-    o.key,
-    String(o.size),
-    o.lastModified,
-    o.complete ? 'complete' : 'INCOMPLETE',
-    o.verify ? (o.verify.ok ? `verified ${o.verify.verifiedAt}` : `DRILL FAILED ${o.verify.verifiedAt}`) : 'not verified',
-  ]);
-  const header = ['KEY', 'BYTES', 'LAST MODIFIED', 'STATE', 'RESTORE DRILL'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [header, ...rows].map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+/** Backups asked for per request while listing: one S3 listing request or two each. */
+const LIST_PAGE = 100;
+
+function parseCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number of 1 or more');
+  return n;
+}
+
+/** The listing as a table, printed page by page: fixed columns, so rows of later pages line up with the first. */
+class TableListing {
+  private rows = 0;
+  private keyWidth = 0;
+  constructor(private readonly bucket: BackupBucket) {}
+
+  add(objects: readonly BackupObject[]): void {
+    if (objects.length === 0) return;
+    if (this.rows === 0) {
+      this.keyWidth = Math.max(3, ...objects.map((o) => o.key.length));
+      console.log(this.line(['KEY', 'BYTES', 'LAST MODIFIED', 'STATE', 'RESTORE DRILL']));
+    }
+    for (const o of objects) {
+      console.log(this.line([o.key, String(o.size), o.lastModified, o.complete ? 'complete' : 'INCOMPLETE', o.verify ? (o.verify.ok ? `verified ${o.verify.verifiedAt}` : `DRILL FAILED ${o.verify.verifiedAt}`) : 'not verified']));
+    }
+    this.rows += objects.length;
+  }
+
+  end(): void {
+    if (this.rows === 0) console.log(`no backups under s3://${this.bucket.bucket}/${this.bucket.destination.prefix}`);
+  }
+
+  private line(cells: string[]): string {
+    const widths = [this.keyWidth, 12, 24, 10];
+    return cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  }
+}
+
+/** The listing as one JSON document ({bucket, prefix, objects}), written as pages arrive. */
+class JsonListing {
+  private count = 0;
+  constructor(bucket: BackupBucket) {
+    process.stdout.write(`{"bucket":${JSON.stringify(bucket.bucket)},"prefix":${JSON.stringify(bucket.destination.prefix)},"objects":[`);
+  }
+
+  add(objects: readonly BackupObject[]): void {
+    for (const object of objects) {
+      process.stdout.write(`${this.count === 0 ? '\n' : ',\n'}${JSON.stringify(object)}`);
+      this.count += 1;
+    }
+  }
+
+  end(): void {
+    process.stdout.write('\n]}\n');
+  }
 }
 
 function formatManifest(origin: string, manifest: Manifest): string {

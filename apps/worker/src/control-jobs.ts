@@ -4,10 +4,13 @@ import {
   resolveDestination,
   toPublicDestination,
   DestinationUpdateSchema,
+  ObjectsPageSchema,
+  parseBackupKey,
   fieldErrors,
   type ConfigResult,
   type ControlJobData,
   type ControlOutcome,
+  type ObjectsPage,
   type ObjectsResult,
   type BackupDestination,
   type WorkerTransportKey,
@@ -41,7 +44,7 @@ export async function runControlJob(job: Job<ControlJobData, AnyOutcome>, ctx: C
     case 'config.put':
       return saveDestination(data, ctx);
     case 'objects.list':
-      return listObjects(ctx);
+      return listObjects(data.page, ctx);
   }
 }
 
@@ -67,12 +70,21 @@ async function saveDestination(data: Extract<ControlJobData, { op: 'config.put' 
   return { ok: true, value: { config: toPublicDestination(destination) } };
 }
 
-async function listObjects(ctx: ControlContext): Promise<AnyOutcome> {
+async function listObjects(page: ObjectsPage, ctx: ControlContext): Promise<AnyOutcome> {
+  const parsed = ObjectsPageSchema.safeParse(page);
+  if (!parsed.success) {
+    const first = fieldErrors(parsed.error)[0];
+    return { ok: false, status: 400, error: 'invalid_query', message: first?.message ?? 'invalid page', ...(first ? { field: first.field } : {}) };
+  }
   const destination = await ctx.state.metadata.backupDestination();
   if (!destination) return { ok: false, status: 404, error: 'not_configured', message: 'no backup destination is configured: PUT /admin/api/backup/config first' };
+  const { limit, cursor } = parsed.data;
+  if (cursor !== undefined && !parseBackupKey(destination.prefix, cursor)) {
+    return { ok: false, status: 400, error: 'invalid_query', field: 'cursor', message: `is not a backup under the prefix '${destination.prefix}': pass the nextCursor of an earlier page` };
+  }
   try {
-    const objects = await new BackupBucket(destination, { timeouts: ctx.s3Timeouts }).list();
-    return { ok: true, value: { bucket: destination.bucket, prefix: destination.prefix, objects } };
+    const found = await new BackupBucket(destination, { timeouts: ctx.s3Timeouts }).page({ limit, before: cursor });
+    return { ok: true, value: { bucket: destination.bucket, prefix: destination.prefix, objects: found.objects, nextCursor: found.next } };
   } catch (err) {
     if (err instanceof S3Failure) return { ok: false, status: 502, error: `s3_${err.kind.replace('-', '_')}`, message: err.message };
     throw err;

@@ -1,11 +1,12 @@
-import { planRetention } from '@chango/contracts';
-import type { BackupBucket } from '@chango/s3';
+import { appliedRetention, planRetention, type BackupObject, type DestinationInventory, type RetentionPolicy } from '@chango/contracts';
+import { firstArchiveBound, newestFirst, type BackupBucket, type ListedArchive } from '@chango/s3';
 import type { Logger } from '@chango/telemetry';
 import type { LeaderLease } from './leader-lease.js';
 import type { RunLedger } from './run-ledger.js';
 
 export interface RetentionContext {
-  lease: LeaderLease;
+  /** Confirmed right before deleting: only the leader deletes. */
+  lease: Pick<LeaderLease, 'confirm'>;
   ledger: RunLedger;
   log: Logger;
   /** The backup just committed: kept whatever the plan says (it is the newest anyway). */
@@ -13,26 +14,135 @@ export interface RetentionContext {
 }
 
 /**
+ * At most this many backups are deleted per pass (one DeleteObjects request
+ * holds 1,000 keys: archive, sidecar and drill record of each). A rule that
+ * suddenly dooms thousands catches up over the next backups.
+ */
+export const MAX_DELETIONS_PER_PASS = 300;
+
+/** Per destination: where the counting walk stands, and what it counted so far. */
+interface Walk {
+  next: string;
+  archives: number;
+  committed: number;
+  bytes: number;
+}
+const walks = new Map<string, Walk>();
+
+/**
  * Applies the destination's retention after a backup committed (never after
- * one failed: the caller only gets here on success). Lists, plans (pure, see
- * @chango/contracts planRetention), confirms the lease, deletes. A failure
- * here is logged and leaves the new backup standing: returns the deleted keys.
+ * one failed: the caller only gets here on success), at a cost that does not
+ * grow with the number of backups kept:
+ *
+ * - the newest archives the rule keeps are found by a seek from the newest
+ *   end (keepLast N: the N newest committed; maxAgeDays: the newest) — a
+ *   request or two for N up to a few hundred, N/330 for larger N;
+ * - one page of a walk from the oldest end (one request) gives the candidates
+ *   for deletion and, page by page over the passes, the inventory count and
+ *   any archive left uncommitted for more than a day;
+ * - a drill record is read (once per ETag) only when a candidate has one, to
+ *   spare the newest backup that passed a drill.
+ *
+ * The plan is the pure planRetention applied to what was seen: the newest
+ * window is contiguous from the newest, so "among the N newest" is exact, and
+ * a backup the walk sees beyond it is older than all of them. What is not
+ * seen is never deleted; the newest verified backup may be kept one pass too
+ * long when a newer one lies between the window and the walk (keeping more is
+ * the safe side). Lists, plans, confirms the lease, deletes. A failure here is
+ * logged and leaves the new backup standing: returns the deleted keys.
  */
 export async function applyRetention(bucket: BackupBucket, ctx: RetentionContext): Promise<string[]> {
+  const { destination } = bucket;
+  const applied = appliedRetention(destination.retention);
   try {
-    const plan = planRetention(await bucket.list(), bucket.destination.retention, bucket.destination.prefix, new Date());
-    const doomed = plan.remove.filter((decision) => decision.key !== ctx.keep);
-    if (doomed.length === 0) return [];
-    if (!(await ctx.lease.confirm())) {
-      ctx.log.warn({ wouldDelete: doomed.length }, 'retention skipped: this worker is no longer the leader');
-      return [];
+    const newest = await newestKept(bucket, applied.rule);
+    const walkId = `${destination.endpoint}\u0000${destination.bucket}\u0000${destination.prefix}`;
+    const walk = newest?.reachedOldest ? undefined : (walks.get(walkId) ?? { next: firstArchiveBound(destination.prefix), archives: 0, committed: 0, bytes: 0 });
+    const walked = walk ? await bucket.walk(walk.next) : undefined;
+
+    const seen = new Map<string, ListedArchive>();
+    for (const archive of [...(newest?.archives ?? []), ...(walked?.archives ?? [])]) seen.set(archive.key, archive);
+    const archives = [...seen.values()].sort(newestFirst);
+    const doomed = await planDeletions(bucket, archives, applied.rule, ctx.keep);
+
+    let deleted: string[] = [];
+    if (doomed.length > 0) {
+      if (await ctx.lease.confirm()) {
+        await bucket.remove(doomed.map((decision) => decision.key));
+        for (const decision of doomed) ctx.log.info({ key: decision.key, reasons: decision.reasons }, 'retention: deleted backup');
+        await ctx.ledger.recordRetentionDeletions(doomed.length);
+        deleted = doomed.map((decision) => decision.key);
+      } else {
+        ctx.log.warn({ wouldDelete: doomed.length }, 'retention skipped: this worker is no longer the leader');
+      }
     }
-    await bucket.remove(doomed.map((decision) => decision.key));
-    for (const decision of doomed) ctx.log.info({ key: decision.key, reasons: decision.reasons }, 'retention: deleted backup');
-    await ctx.ledger.recordRetentionDeletions(doomed.length);
-    return doomed.map((decision) => decision.key);
+
+    const gone = new Set(deleted);
+    if (!walk || !walked) {
+      // The seek saw every archive: the count is whole now.
+      walks.delete(walkId);
+      await ctx.ledger.recordInventory(inventoryOf(archives.filter((archive) => !gone.has(archive.key)), applied));
+    } else {
+      const counted = count(walk, walked.archives.filter((archive) => !gone.has(archive.key)));
+      if (walked.next === null) {
+        walks.delete(walkId);
+        await ctx.ledger.recordInventory({ ...counted, countedAt: new Date().toISOString(), retention: applied });
+      } else {
+        walks.set(walkId, { ...counted, next: walked.next });
+      }
+    }
+    return deleted;
   } catch (err) {
     ctx.log.error({ err: (err as Error).message }, 'retention failed: old backups were left in place (the new one is committed)');
     return [];
   }
+}
+
+/** The newest archives a rule keeps, found from the newest end; undefined when the rule keeps everything. */
+async function newestKept(bucket: BackupBucket, rule: RetentionPolicy) {
+  if (rule.keepAll || (rule.keepLast === undefined && rule.maxAgeDays === undefined)) return undefined;
+  return bucket.seekNewest({ need: rule.keepLast ?? 1, counts: (archive) => archive.sidecar !== null });
+}
+
+/**
+ * What to delete among the archives seen (newest first). First planned as if
+ * none had passed a drill; only when a doomed one has a drill record are
+ * records read, newest first, until one that passed — the one spared.
+ */
+async function planDeletions(bucket: BackupBucket, archives: readonly ListedArchive[], rule: RetentionPolicy, keep: string) {
+  const objects: BackupObject[] = archives.map((archive) => ({
+    key: archive.key,
+    size: archive.size,
+    lastModified: archive.lastModified.toISOString(),
+    sha256: null,
+    // For retention a sidecar that exists commits the backup; whether it holds the right checksum is a restore's question.
+    complete: archive.sidecar !== null,
+    verify: null,
+  }));
+  const plan = () => planRetention(objects, rule, bucket.destination.prefix, new Date()).remove.filter((decision) => decision.key !== keep);
+  let doomed = plan();
+  const byKey = new Map(archives.map((archive) => [archive.key, archive]));
+  if (doomed.some((decision) => byKey.get(decision.key)?.verifyRecord)) {
+    for (const object of objects) {
+      const archive = byKey.get(object.key);
+      if (!archive?.verifyRecord || !object.complete) continue;
+      object.verify = (await bucket.describe([archive]))[0]?.verify ?? null;
+      if (object.verify?.ok) break;
+    }
+    doomed = plan();
+  }
+  // Oldest first (keys sort by time), so a capped pass takes the oldest and the rest follow in later passes.
+  return doomed.sort((a, b) => (a.key < b.key ? -1 : 1)).slice(0, MAX_DELETIONS_PER_PASS);
+}
+
+function count(so: Omit<Walk, 'next'>, archives: readonly ListedArchive[]): Omit<Walk, 'next'> {
+  return {
+    archives: so.archives + archives.length,
+    committed: so.committed + archives.filter((archive) => archive.sidecar).length,
+    bytes: so.bytes + archives.reduce((sum, archive) => sum + archive.size, 0),
+  };
+}
+
+function inventoryOf(archives: readonly ListedArchive[], retention: DestinationInventory['retention']): DestinationInventory {
+  return { ...count({ archives: 0, committed: 0, bytes: 0 }, archives), countedAt: new Date().toISOString(), retention };
 }

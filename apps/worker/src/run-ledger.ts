@@ -6,6 +6,7 @@ import {
   redisKeys,
   type BackupResult,
   type BackupTrigger,
+  type DestinationInventory,
   type RunRecord,
   type VerificationRecord,
 } from '@chango/contracts';
@@ -117,6 +118,11 @@ export class RunLedger {
 
   async recordRetentionDeletions(count: number): Promise<void> {
     if (count > 0) await this.quietly('counting retention deletions', () => this.redis.hincrby(this.keys.counters, COUNTER_FIELDS.retentionDeleted, count));
+  }
+
+  /** The destination's count as a walk completed it, with the retention applied (status shows it). */
+  async recordInventory(inventory: DestinationInventory): Promise<void> {
+    await this.quietly('recording the destination inventory', () => this.redis.set(this.keys.destinationInventory, JSON.stringify(inventory)));
   }
 
   async lastSuccess(): Promise<RunRecord | null> {

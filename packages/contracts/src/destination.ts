@@ -53,10 +53,18 @@ const timezone = z
 export const SSE_MODES = ['AES256', 'aws:kms', 'none'] as const;
 export type SseMode = (typeof SSE_MODES)[number];
 
-const retention = z.strictObject({
-  keepLast: z.number().int().min(1).max(100_000).optional(),
-  maxAgeDays: z.number().int().min(1).max(36_500).optional(),
-});
+const retention = z
+  .strictObject({
+    keepLast: z.number().int().min(1).max(100_000).optional(),
+    maxAgeDays: z.number().int().min(1).max(36_500).optional(),
+    /** Keep every backup: the explicit opt-out of the default (see DEFAULT_RETENTION). */
+    keepAll: z.literal(true).optional(),
+  })
+  .superRefine((rule, ctx) => {
+    if (rule.keepAll && (rule.keepLast !== undefined || rule.maxAgeDays !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['keepAll'], message: 'cannot be combined with keepLast or maxAgeDays: keepAll keeps every backup' });
+    }
+  });
 
 export const ADDRESSING_STYLES = ['path', 'virtual-hosted'] as const;
 
@@ -102,6 +110,20 @@ export const VerifyRequestSchema = z.strictObject({
     .refine(looksLikeBackupKey, 'must be the key of a backup (<prefix>chango-<YYYYMMDDTHHMMSSZ>-<uuid>.tar.gz), as listed by GET /admin/api/backup/objects')
     .optional(),
 });
+
+/** The most backups one page of `GET /admin/api/backup/objects` shows. */
+export const OBJECTS_PAGE_MAX = 500;
+
+/** A page of the backups listing: how many, and where (the `nextCursor` of the page before; none: the newest). */
+export const ObjectsPageSchema = z.strictObject({
+  limit: z.number().int().min(1).max(OBJECTS_PAGE_MAX),
+  cursor: z
+    .string()
+    .max(1024)
+    .refine(looksLikeBackupKey, 'must be the nextCursor of an earlier page (the key of a backup)')
+    .optional(),
+});
+export type ObjectsPage = z.infer<typeof ObjectsPageSchema>;
 
 /** Which edit of the destination a store holds: every save bumps it, and workers adopt a higher one (see destination-replica.ts). */
 export interface DestinationRevision {

@@ -1,4 +1,5 @@
-import type { DestinationUpdate, PublicDestination } from './destination.js';
+import type { DestinationUpdate, ObjectsPage, PublicDestination } from './destination.js';
+import type { AppliedRetention } from './retention.js';
 import type { SealedForWorker } from './sealed-transport.js';
 
 export type BackupTrigger = 'api' | 'schedule';
@@ -148,12 +149,31 @@ export interface BackupStatus {
   lastSuccess: RunRecord | null;
   lastFailure: RunRecord | null;
   lastVerify: VerificationRecord | null;
+  /** The backups at the destination as the leader last counted them, and the retention that applies; null before the first count. */
+  destination: DestinationInventory | null;
+}
+
+/**
+ * How many backups the destination holds, counted by the worker one listing
+ * request per backup (a walk over the archives, oldest first), so counting
+ * never makes a backup slower with more backups kept: with a few hundred
+ * backups every count is whole, with 10,000 a count completes every ~30 backups.
+ */
+export interface DestinationInventory {
+  /** Archives of ours under the prefix, committed or not. */
+  archives: number;
+  /** Of those, the ones with a sidecar: backups. */
+  committed: number;
+  bytes: number;
+  /** When the count completed. */
+  countedAt: string;
+  retention: AppliedRetention;
 }
 
 export type ControlJobData =
   | { op: 'config.get' }
   | { op: 'config.put'; update: Omit<DestinationUpdate, 'secretKey'>; sealedSecretKey?: SealedForWorker }
-  | { op: 'objects.list' };
+  | { op: 'objects.list'; page: ObjectsPage };
 
 export interface BackupObject {
   key: string;
@@ -173,7 +193,10 @@ export interface ConfigResult {
 export interface ObjectsResult {
   bucket: string;
   prefix: string;
+  /** Newest first, at most `limit`. */
   objects: BackupObject[];
+  /** The cursor of the next (older) page, for `cursor`; null when this page holds the oldest. */
+  nextCursor: string | null;
 }
 
 /**

@@ -59,6 +59,8 @@ export function redisKeys(prefix: string) {
     lastFailure: `${prefix}:last-failure`,
     /** JSON VerificationRecord of the last restore drill. */
     lastVerify: `${prefix}:last-verify`,
+    /** The destination's inventory (DestinationInventory JSON), written as the leader's walk completes a count. */
+    destinationInventory: `${prefix}:destination-inventory`,
     /** Hash of counters the workers keep (shared, so api replicas never double count); fields in shared-metrics.ts. */
     counters: `${prefix}:counters`,
     /** Hash: the duration histogram of successful backups; fields in shared-metrics.ts. */

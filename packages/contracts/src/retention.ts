@@ -4,6 +4,38 @@ import type { BackupObject } from './jobs.js';
 export interface RetentionPolicy {
   keepLast?: number | undefined;
   maxAgeDays?: number | undefined;
+  keepAll?: true | undefined;
+}
+
+/**
+ * What a destination saved without a retention rule gets: the 30 newest
+ * backups (Consul's snapshot agent keeps 30 by default), plus the newest one
+ * that passed a restore drill. A destination must not grow forever because
+ * nobody chose; keeping everything is a choice (`{keepAll: true}`).
+ */
+export const DEFAULT_RETENTION: RetentionPolicy = Object.freeze({ keepLast: 30 });
+
+/** The rule that applies to a destination, and whether it was chosen or is the default. */
+export interface AppliedRetention {
+  rule: RetentionPolicy;
+  source: 'configured' | 'default';
+  /** In words, for status and the UI: "keep the 30 newest (default)". */
+  words: string;
+}
+
+export function appliedRetention(configured: RetentionPolicy | null | undefined): AppliedRetention {
+  const chosen = configured && (configured.keepAll || configured.keepLast !== undefined || configured.maxAgeDays !== undefined);
+  const rule = chosen ? configured : DEFAULT_RETENTION;
+  const source = chosen ? 'configured' : 'default';
+  return { rule, source, words: `${describeRetention(rule)}${source === 'default' ? ' (default)' : ''}` };
+}
+
+export function describeRetention(rule: RetentionPolicy): string {
+  if (rule.keepAll) return 'keep every backup';
+  const parts: string[] = [];
+  if (rule.keepLast !== undefined) parts.push(`the ${rule.keepLast} newest`);
+  if (rule.maxAgeDays !== undefined) parts.push(`those younger than ${rule.maxAgeDays} days`);
+  return parts.length > 0 ? `keep ${parts.join(' and ')}, and the newest that passed a drill` : 'keep every backup';
 }
 
 /** Archives without a sidecar (never committed) are removed once they are this old: no backup still writing takes a day. */
@@ -30,7 +62,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  *   - it is younger than `maxAgeDays`;
  *   - it is the newest backup (always);
  *   - it is the newest backup that passed a restore drill (always);
- * and with no rule set, every backup is kept. Only objects that parse as our
+ * and with no rule set (or `keepAll`), every backup is kept — the worker
+ * passes the default rule (appliedRetention) for a destination that chose none. Only objects that parse as our
  * archive keys under `prefix` are ever considered; incomplete ones (no
  * sidecar) are removed once older than a day, whatever the policy.
  */
@@ -54,7 +87,7 @@ export function planRetention(objects: readonly BackupObject[], policy: Retentio
     const reasons: string[] = [];
     if (index === 0) reasons.push('newest backup');
     if (object.key === newestVerified) reasons.push('newest backup that passed a restore drill');
-    if (keepLast === undefined && maxAgeDays === undefined) reasons.push('no retention rule set');
+    if (keepLast === undefined && maxAgeDays === undefined) reasons.push(policy?.keepAll ? 'keepAll is set' : 'no retention rule set');
     if (keepLast !== undefined && index < keepLast) reasons.push(`among the ${keepLast} newest`);
     const ageDays = (now.getTime() - parsed.timestamp.getTime()) / DAY_MS;
     if (maxAgeDays !== undefined && ageDays <= maxAgeDays) reasons.push(`younger than ${maxAgeDays} days`);

@@ -6,20 +6,41 @@ import {
   sidecarBody,
   sidecarKey,
   verifyRecordKey,
-  SIDECAR_SUFFIX,
-  VERIFY_SUFFIX,
   type BackupDestination,
   type BackupObject,
   type VerificationRecord,
 } from '@chango/contracts';
+import { seekNewest, walkPage, type ListedArchive, type ListedObject, type ListRequest, type SeekHint, type SeekRequest, type SeekResult, type WalkPage } from './archive-listing.js';
 import { CallScope, createBoundedAgent, runInScope, type BoundedAgent } from './bounded-agent.js';
 import { createS3Client, sseHeaders, UPLOAD_PART_BYTES } from './client.js';
 import { describeS3Error, S3Failure } from './errors.js';
+import { mapLimited } from './map-limited.js';
+import { RememberedObjects } from './remembered-objects.js';
 import { resolveS3Timeouts, S3TimeoutError, transferDeadlineMs, type S3Timeouts } from './timeouts.js';
 
 /** User metadata on every archive (minio sends them as x-amz-meta-…; statObject gives them back without the prefix). */
 export const META_SHA256 = 'chango-sha256';
 export const META_BACKUP_ID = 'chango-backup-id';
+
+/** A page of backups, newest first, and the cursor of the next (older) page: null when there is none. */
+export interface BackupPage {
+  objects: BackupObject[];
+  next: string | null;
+}
+
+/** Sidecars and drill records read at most this many at a time while describing a page. */
+const DESCRIBE_CONCURRENCY = 8;
+/** Facts remembered per process: a few MiB at most, whatever the destinations hold. */
+const rememberedSidecars = new RememberedObjects<string | null>(20_000);
+const rememberedRecords = new RememberedObjects<VerificationRecord | null>(20_000);
+/** Per destination: what the last seek learned (the time between its backups, whether they are few), where the next starts looking. */
+const seekHints = new Map<string, SeekHint>();
+
+function rememberHint(place: string, hint: SeekHint): void {
+  seekHints.delete(place);
+  seekHints.set(place, hint);
+  if (seekHints.size > 64) seekHints.delete(seekHints.keys().next().value as string);
+}
 
 export interface ArchiveFacts {
   size: number;
@@ -302,41 +323,119 @@ export class BackupBucket {
     return keys;
   }
 
-  /** Our archives under the prefix, newest first; `complete` only with a sidecar that holds a checksum. */
-  async list(): Promise<BackupObject[]> {
-    const entries = await this.call('listing backups', false, async () => {
-      const found: { name: string; size: number; lastModified: Date }[] = [];
-      for await (const item of this.client.listObjectsV2(this.bucket, this.destination.prefix, false)) {
-        if (item.name) found.push({ name: item.name, size: item.size, lastModified: item.lastModified });
+  /**
+   * One page of the archives under the prefix, newest first: at most `limit`,
+   * all older than `before` when given (the `next` of the page before). Costs
+   * a seek (a request or two of at most 1,000 keys, whatever the number of
+   * backups) and a GET of each sidecar and drill record on the page that was
+   * not read before with the same ETag. `complete` means a sidecar that holds
+   * a checksum.
+   */
+  async page(options: { limit: number; before?: string | undefined }): Promise<BackupPage> {
+    const limit = Math.max(1, options.limit);
+    const found = await this.seekNewest({ need: limit, before: options.before });
+    const shown = found.archives.slice(0, limit);
+    const objects = await this.describe(shown);
+    const more = found.archives.length > limit || !found.reachedOldest;
+    return { objects, next: more && shown.length > 0 ? (shown.at(-1)?.key ?? null) : null };
+  }
+
+  /** The newest backup with a sidecar that holds a checksum (what `--latest` and a drill without a key mean), or undefined. */
+  async newestComplete(): Promise<BackupObject | undefined> {
+    let before: string | undefined;
+    // Usually the first archive with a sidecar is it; a sidecar that does not hold a checksum sends the search further back.
+    for (;;) {
+      const found = await this.seekNewest({ need: 1, before, counts: (archive) => archive.sidecar !== null });
+      for (const archive of found.archives) {
+        if (!archive.sidecar) continue;
+        const [object] = await this.describe([archive]);
+        if (object?.complete) return object;
       }
-      return found;
-    });
-    const names = new Set(entries.map((e) => e.name));
-    // Newest first: by the key's timestamp (second resolution), then by the upload's time, which tells apart two backups of one second.
-    const archives = entries
-      .map((entry) => ({ ...entry, taken: parseBackupKey(this.destination.prefix, entry.name)?.timestamp.getTime() }))
-      .filter((entry): entry is typeof entry & { taken: number } => entry.taken !== undefined)
-      .sort((a, b) => b.taken - a.taken || b.lastModified.getTime() - a.lastModified.getTime());
-    const result: BackupObject[] = [];
-    for (const entry of archives) {
-      const sha256 = names.has(entry.name + SIDECAR_SUFFIX) ? await this.readSidecar(entry.name) : undefined;
-      const verify = names.has(entry.name + VERIFY_SUFFIX) ? await this.readVerification(entry.name) : undefined;
-      result.push({
-        key: entry.name,
-        size: entry.size,
-        lastModified: entry.lastModified.toISOString(),
-        sha256: sha256 ?? null,
-        complete: sha256 !== undefined,
-        verify: verify ? { ok: verify.ok, verifiedAt: verify.verifiedAt } : null,
-      });
+      if (found.reachedOldest || found.archives.length === 0) return undefined;
+      before = found.archives.at(-1)?.key;
     }
+  }
+
+  /**
+   * The newest archives before a cursor, newest first (see archive-listing.ts):
+   * at least `need` of those that `counts` when that many exist. Only names,
+   * sizes, times and ETags: nothing is read.
+   */
+  async seekNewest(request: Omit<SeekRequest, 'prefix' | 'hint'>): Promise<SeekResult> {
+    const place = this.place('');
+    const known = seekHints.get(place);
+    const result = await seekNewest(this.listRequest, { ...request, prefix: this.destination.prefix, hint: known });
+    // Whether the newest window holds every archive is learned from the newest page only: a cursor's last page always does.
+    rememberHint(place, { spacing: result.hint.spacing ?? known?.spacing, fromFirst: request.before === undefined ? result.hint.fromFirst : known?.fromFirst });
     return result;
   }
 
-  /** The newest backup with a sidecar (what `--latest` and a drill without a key mean), or undefined. */
-  async newestComplete(): Promise<BackupObject | undefined> {
-    return (await this.list()).find((object) => object.complete);
+  /** One request of an ascending walk over the archives, from `startAfter` (firstArchiveBound for the oldest). */
+  async walk(startAfter: string, maxKeys?: number): Promise<WalkPage> {
+    return walkPage(this.listRequest, this.destination.prefix, startAfter, maxKeys);
   }
+
+  /**
+   * What a listing says of archives: the checksum from each sidecar and the
+   * verdict of each drill record, read once per ETag (see RememberedObjects)
+   * and at most DESCRIBE_CONCURRENCY at a time.
+   */
+  async describe(archives: readonly ListedArchive[]): Promise<BackupObject[]> {
+    return mapLimited(archives, DESCRIBE_CONCURRENCY, async (archive) => {
+      const sha256 = archive.sidecar ? await this.sidecarFact(archive.key, archive.sidecar.etag) : null;
+      const verify = archive.verifyRecord ? await this.verificationFact(archive.key, archive.verifyRecord.etag) : null;
+      return {
+        key: archive.key,
+        size: archive.size,
+        lastModified: archive.lastModified.toISOString(),
+        sha256,
+        complete: sha256 !== null,
+        verify: verify ? { ok: verify.ok, verifiedAt: verify.verifiedAt } : null,
+      };
+    });
+  }
+
+  /** The checksum in a sidecar the listing showed with this ETag: remembered, or read. Null when it holds none. */
+  private async sidecarFact(key: string, etag: string): Promise<string | null> {
+    const place = this.place(sidecarKey(key));
+    const known = rememberedSidecars.get(place, etag);
+    if (known !== undefined) return known;
+    const sha256 = (await this.readSidecar(key).catch((err: unknown) => {
+      // Deleted between the listing and the read (retention, by hand): as if the listing had not shown it.
+      if (err instanceof S3Failure && err.kind === 'not-found') return undefined;
+      throw err;
+    })) ?? null;
+    rememberedSidecars.set(place, etag, sha256);
+    return sha256;
+  }
+
+  /** The drill record the listing showed with this ETag: remembered, or read. Null when it is not one. */
+  private async verificationFact(key: string, etag: string): Promise<VerificationRecord | null> {
+    const place = this.place(verifyRecordKey(key));
+    const known = rememberedRecords.get(place, etag);
+    if (known !== undefined) return known;
+    const record = (await this.readVerification(key).catch((err: unknown) => {
+      if (err instanceof S3Failure && err.kind === 'not-found') return undefined;
+      throw err;
+    })) ?? null;
+    rememberedRecords.set(place, etag, record);
+    return record;
+  }
+
+  /** Where an object lives, as the remembered facts and hints key it. */
+  private place(key: string): string {
+    return `${this.destination.endpoint}\u0000${this.bucket}\u0000${this.destination.prefix}\u0000${key}`;
+  }
+
+  /** One ListObjectsV2 request under the prefix (not into subfolders), bounded like every call. */
+  private readonly listRequest: ListRequest = async ({ startAfter, continuation, maxKeys }) => {
+    const page = await this.call('listing backups', false, () => this.client.listObjectsV2Query(this.bucket, this.destination.prefix, continuation, '/', maxKeys, startAfter));
+    const objects: ListedObject[] = [];
+    for (const item of page.objects) {
+      if (item.name) objects.push({ name: item.name, size: item.size, etag: item.etag, lastModified: item.lastModified });
+    }
+    return { objects, truncated: page.isTruncated, continuation: page.nextContinuationToken ?? '' };
+  };
 
   /** The checksum in `<key>.sha256`; undefined when the sidecar does not hold one. */
   async readSidecar(key: string): Promise<string | undefined> {

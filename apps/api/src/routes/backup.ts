@@ -5,6 +5,7 @@ import {
   BACKUP_DEDUPLICATION_ID,
   BACKUP_JOB,
   DestinationUpdateSchema,
+  ObjectsPageSchema,
   VERIFY_DEDUPLICATION_ID,
   VERIFY_JOB,
   fieldErrors,
@@ -144,11 +145,23 @@ export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps):
     res.json(await queues.call(() => readStatus(queues)));
   });
 
-  router.get(`${BASE}/objects`, viewer, async (_req, res) => {
-    res.json(await askWorker<ObjectsResult>(queues, { op: 'objects.list' }, config.workerAnswerMs));
+  router.get(`${BASE}/objects`, viewer, async (req, res) => {
+    const page = parseQuery(ObjectsPageSchema, { limit: parseLimit(req), cursor: req.query.cursor });
+    res.json(await askWorker<ObjectsResult>(queues, { op: 'objects.list', page }, config.workerAnswerMs));
   });
 
   return router;
+}
+
+/** Query parameters, validated by `schema`: 400 naming every parameter at fault. */
+function parseQuery<T>(schema: BodySchema<T>, values: Record<string, unknown>): T {
+  const defined = Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined));
+  const parsed = schema.safeParse(defined);
+  if (!parsed.success) {
+    const fields = fieldErrors(parsed.error);
+    throw new HttpError(400, 'invalid_query', fields.map((f) => `${f.field} ${f.message}`).join('; '), fields);
+  }
+  return parsed.data;
 }
 
 /** What parseJsonBody needs of a schema from @chango/contracts (so this app needs no zod of its own). */
