@@ -7,7 +7,8 @@ import { SuiteScope } from '../support/fixtures.js';
 import { PROCESS_START_MS, withinLoad, withWork } from '../support/liveness.js';
 import { REPO_ROOT } from '../support/processes.js';
 import { Stack } from '../support/stack.js';
-import { createTestBucket, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
+import { writeSyntheticBackups } from '../../dev/synthetic-backups.js';
 
 /** Screenshots of the run land here (git-ignored), for a person to look at. */
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
@@ -114,6 +115,22 @@ describe('the admin UI in headless Chromium (Debian), against the real api, work
     assert.ok(jobsTable.includes(key) && jobsTable.includes(sha256), 'the job history shows the key and SHA-256');
     assert.match((await page.textContent('#objects tbody')) ?? '', /complete/);
     assert.match((await page.textContent('#status-line')) ?? '', /Leader: node-/);
+    // The retention pass after the backup counted the destination; the page says what applies.
+    await page.waitForFunction(() => /Retention:/.test(document.getElementById('objects-summary')?.textContent ?? ''));
+    assert.match((await page.textContent('#objects-summary')) ?? '', /^1 backup \(.*\), counted .* · Retention: keep the 7 newest/);
+
+    // Older backups than fit on a page: the table pages through them, 20 at a time.
+    const older = await writeSyntheticBackups(minioClient(rgw), bucket, { prefix: 'prod/', count: 25, newest: new Date(Date.now() - 86_400_000), spacingMs: 3_600_000 });
+    await page.waitForFunction(() => document.querySelector('#objects tbody')?.children.length === 20);
+    assert.equal(await page.isDisabled('#objects-newer'), true);
+    await page.click('#objects-older');
+    await page.waitForFunction(() => document.getElementById('objects-page')?.textContent === 'page 2');
+    const secondPage = (await page.textContent('#objects tbody')) ?? '';
+    assert.equal(await page.locator('#objects tbody tr').count(), 6, 'the 26 backups: 20 on the first page, 6 on the second');
+    assert.ok(secondPage.includes(older[0]!) && !secondPage.includes(key), 'the oldest are on the second page, the newest not');
+    assert.equal(await page.isDisabled('#objects-older'), true);
+    await page.click('#objects-newer');
+    await page.waitForFunction((k) => document.querySelector('#objects tbody')?.textContent?.includes(k), key);
 
     await page.screenshot({ path: join(ARTIFACTS, 'admin-ui-admin.png'), fullPage: true });
     const foreign = requested.filter((url) => !url.startsWith(stack.baseUrl));

@@ -74,6 +74,13 @@ describe('restore, verify, list and inspect from the CLI (real S3, real RocksDB)
     assert.ok(keys.indexOf(second.key) < keys.indexOf(first.key) && keys.indexOf(first.key) >= 0, keys.join(' '));
     const table = await cli(['list']);
     assert.match(table.stdout, new RegExp(`${second.key}\\s+${second.size}\\s+\\S+\\s+complete`));
+    const latest = await cli(['list', '--latest']);
+    assert.deepEqual(latest.stdout.split('\n').filter((line) => line.startsWith('prod/')).map((line) => line.split(/\s+/)[0]), [second.key], 'only the newest complete backup');
+    const one = JSON.parse((await cli(['list', '--limit', '1', '--json'])).stdout) as { objects: { key: string }[] };
+    assert.deepEqual(one.objects.map((o) => o.key), [second.key]);
+    const badLimit = await cli(['list', '--limit', '0']);
+    assert.notEqual(badLimit.code, 0);
+    assert.match(badLimit.stderr, /--limit.*whole number of 1 or more/);
 
     const inspected = await cli(['inspect', '--key', second.key, '--json']);
     assert.equal(inspected.code, 0, inspected.stderr);

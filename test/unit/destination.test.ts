@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DestinationUpdateSchema, fieldErrors, resolveDestination, toPublicDestination } from '@chango/contracts';
+import { appliedRetention, DestinationUpdateSchema, fieldErrors, resolveDestination, toPublicDestination } from '@chango/contracts';
 
 const valid = {
   endpoint: 'http://shannonstore:8080',
@@ -39,6 +39,8 @@ test('each bad field is named', () => {
     [{ ...valid, sse: 'AES128' }, 'sse', /AES256/],
     [{ ...valid, retention: { keepLast: 0 } }, 'retention.keepLast', /1/],
     [{ ...valid, retention: { forever: true } }, 'retention.forever', /not a known field/],
+    [{ ...valid, retention: { keepAll: true, keepLast: 5 } }, 'retention.keepAll', /cannot be combined with keepLast/],
+    [{ ...valid, retention: { keepAll: false } }, 'retention.keepAll', /true/],
     [{ ...valid, colour: 'blue' }, 'colour', /not a known field/],
   ];
   for (const [body, field, message] of cases) {
@@ -65,4 +67,14 @@ test('defaults are resolved when stored, and the public form has no secret value
   const shown = toPublicDestination(stored);
   assert.ok(!JSON.stringify(shown).includes(secretKey));
   assert.equal(shown.secretKeySet, true);
+});
+
+test('a destination that chose no retention gets the 30 newest, said to be the default; keepAll is a choice', () => {
+  for (const none of [null, undefined, {}]) {
+    const applied = appliedRetention(none);
+    assert.deepEqual([applied.rule, applied.source], [{ keepLast: 30 }, 'default']);
+    assert.match(applied.words, /the 30 newest.*\(default\)$/);
+  }
+  assert.deepEqual(appliedRetention({ keepAll: true }), { rule: { keepAll: true }, source: 'configured', words: 'keep every backup' });
+  assert.match(appliedRetention({ keepLast: 7, maxAgeDays: 14 }).words, /^keep the 7 newest and those younger than 14 days/);
 });

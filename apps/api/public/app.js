@@ -219,7 +219,7 @@ async function refresh() {
     const d = s.destination;
     text(
       $('objects-summary'),
-      d ? `${d.committed} backups (${bytes(d.bytes)}${d.archives > d.committed ? `, ${d.archives - d.committed} incomplete` : ''}), counted ${when(d.countedAt)} · Retention: ${d.retention.words}` : 'Not counted yet: the count is made as backups run.',
+      d ? `${d.committed} backup${d.committed === 1 ? '' : 's'} (${bytes(d.bytes)}${d.archives > d.committed ? `, ${d.archives - d.committed} incomplete` : ''}), counted ${when(d.countedAt)} · Retention: ${d.retention.words}` : 'Not counted yet: the count is made as backups run.',
     );
   }
   if (jobs.status === 200) {
