@@ -396,30 +396,27 @@ export class BackupBucket {
   }
 
   /** The checksum in a sidecar the listing showed with this ETag: remembered, or read. Null when it holds none. */
-  private async sidecarFact(key: string, etag: string): Promise<string | null> {
-    const place = this.place(sidecarKey(key));
-    const known = rememberedSidecars.get(place, etag);
+  private sidecarFact(key: string, etag: string): Promise<string | null> {
+    return this.rememberedRead(rememberedSidecars, sidecarKey(key), etag, () => this.readSidecar(key));
+  }
+
+  /** The drill record the listing showed with this ETag: remembered, or read. Null when it is not one. */
+  private verificationFact(key: string, etag: string): Promise<VerificationRecord | null> {
+    return this.rememberedRead(rememberedRecords, verifyRecordKey(key), etag, () => this.readVerification(key));
+  }
+
+  /** What `read` gives for an object at this ETag, read once and then remembered; null for nothing usable or an object already gone. */
+  private async rememberedRead<T>(memory: RememberedObjects<T | null>, objectKey: string, etag: string, read: () => Promise<T | undefined>): Promise<T | null> {
+    const place = this.place(objectKey);
+    const known = memory.get(place, etag);
     if (known !== undefined) return known;
-    const sha256 = (await this.readSidecar(key).catch((err: unknown) => {
+    const value = (await read().catch((err: unknown) => {
       // Deleted between the listing and the read (retention, by hand): as if the listing had not shown it.
       if (err instanceof S3Failure && err.kind === 'not-found') return undefined;
       throw err;
     })) ?? null;
-    rememberedSidecars.set(place, etag, sha256);
-    return sha256;
-  }
-
-  /** The drill record the listing showed with this ETag: remembered, or read. Null when it is not one. */
-  private async verificationFact(key: string, etag: string): Promise<VerificationRecord | null> {
-    const place = this.place(verifyRecordKey(key));
-    const known = rememberedRecords.get(place, etag);
-    if (known !== undefined) return known;
-    const record = (await this.readVerification(key).catch((err: unknown) => {
-      if (err instanceof S3Failure && err.kind === 'not-found') return undefined;
-      throw err;
-    })) ?? null;
-    rememberedRecords.set(place, etag, record);
-    return record;
+    memory.set(place, etag, value);
+    return value;
   }
 
   /** Where an object lives, as the remembered facts and hints key it. */
