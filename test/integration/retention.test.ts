@@ -96,5 +96,8 @@ describe('retention at the destination (Ceph RGW)', () => {
 
     const metrics = await stack.request<string>('GET', '/metrics', { token: null });
     assert.match(metrics.body, /^chango_backup_retention_deleted_total 3$/m);
+    // Counted by the same pass: the new backup, the newest verified one, and the recent incomplete archive.
+    assert.match(metrics.body, /^chango_backup_destination_backups\{state="committed"\} 2$/m);
+    assert.match(metrics.body, /^chango_backup_destination_backups\{state="incomplete"\} 1$/m);
   });
 });

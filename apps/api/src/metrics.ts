@@ -91,6 +91,15 @@ export function createMetrics(queues: JobQueues): Registry {
     [true, false].map((ok) => ({ value: Number(s.counters[COUNTER_FIELDS.verify(ok)] ?? 0), labels: { result: ok ? 'success' : 'failure' } })),
   );
   shared('chango_backup_retention_deleted_total', 'Backups deleted by retention', 'counter', (s) => [{ value: Number(s.counters[COUNTER_FIELDS.retentionDeleted] ?? 0) }]);
+  shared('chango_backup_destination_backups', 'Archives at the destination as the leader last counted them: committed (backups) and incomplete (never committed)', 'gauge', (s) =>
+    s.status.destination
+      ? [
+          { value: s.status.destination.committed, labels: { state: 'committed' } },
+          { value: s.status.destination.archives - s.status.destination.committed, labels: { state: 'incomplete' } },
+        ]
+      : [],
+  );
+  shared('chango_backup_destination_bytes', 'Bytes of the archives at the destination as last counted', 'gauge', (s) => only(s.status.destination?.bytes));
   shared('chango_backup_schedule_interval_seconds', 'Seconds between two scheduled backups (absent while no schedule is set)', 'gauge', (s) =>
     only(s.status.schedule ? scheduleIntervalSeconds(s.status.schedule.cron, s.status.schedule.timezone) : undefined),
   );
