@@ -9,7 +9,7 @@ import { parse } from 'yaml';
 import { createLogger } from '@chango/telemetry';
 import type { JobView } from '../../apps/api/src/job-view.js';
 import { createApp } from '../../apps/api/src/app.js';
-import type { ApiConfig } from '../../apps/api/src/config.js';
+import { readApiConfig } from '../../apps/api/src/config.js';
 import { JobQueues } from '../../apps/api/src/queues.js';
 import { createTestBucket, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
 import { SuiteScope, waitFor } from '../support/fixtures.js';
@@ -200,18 +200,7 @@ describe('the OpenAPI document (apps/api/openapi.yaml)', () => {
     const log = createLogger('openapi-test', { level: 'silent' });
     const queues = new JobQueues(REDIS_URL, `chango-openapi-routes-${process.pid}`, log);
     try {
-      const config: ApiConfig = {
-        host: '127.0.0.1',
-        port: 0,
-        redisUrl: REDIS_URL,
-        queuePrefix: queues.prefix,
-        tokensFile: '/nonexistent',
-        runWaitMs: 1_000,
-        workerAnswerMs: 1_000,
-        backupAttempts: 1,
-        backupBackoffMs: 10,
-        bodyLimitBytes: 64 * 1024,
-      };
+      const config = readApiConfig({ CHANGO_API_TOKENS_FILE: '/nonexistent', REDIS_URL, CHANGO_QUEUE_PREFIX: queues.prefix, PORT: '0' });
       const app = createApp({ config, queues, tokens: () => [], log });
       const routes = registeredRoutes((app as unknown as { router: { stack: StackLayer[] } }).router.stack);
       assert.ok(routes.length >= 12, routes.join('\n'));

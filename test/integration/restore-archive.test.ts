@@ -22,50 +22,17 @@ import { collectStats, ControlPlaneState, isStateError, seedState, STORE_NAMES, 
 import { newRootSecret, SuiteScope, tempDir, treeState, type CleanupScope } from '../support/fixtures.js';
 import { REPO_ROOT } from '../support/processes.js';
 import { openState, plantSecrets } from '../support/state.js';
+import { makeBackupArchive, type BackupArchive } from '../support/backup-archive.js';
 import { craft, type CraftEntry } from '../support/crafted-archive.js';
 
 // ---------------------------------------------------------------------------
 // One real backup, made once: a seeded state, checkpointed, archived by the real writer.
 
-interface Backup {
-  rootSecret: Buffer;
-  /** What the source state held when the checkpoint was taken. */
-  stats: StateStats;
-  checkpointDir: string;
-  manifest: Manifest;
-  archive: string;
-  sha256: string;
-  size: number;
-}
-
 const suite = new SuiteScope();
-let backup: Backup;
+let backup: BackupArchive;
 
 before(async () => {
-  const root = await tempDir(suite, 'chango-restore-src');
-  const secret = newRootSecret();
-  const state = await openState(join(root, 'data'), secret, true);
-  try {
-    await seedState(state, { users: 6, components: 300 });
-    await plantSecrets(state);
-    const stats = await collectStats(state);
-    const checkpointDir = join(root, 'checkpoint');
-    const checkpoint = await state.checkpoint(checkpointDir);
-    const manifest = await buildManifest(checkpointDir, {
-      backupId: '7c9e6679-7425-40de-944b-e07fc1f90ae7',
-      timestamp: new Date('2025-06-07T08:09:10.000Z'),
-      hostname: 'master-1',
-      changoVersion: '2.4.1',
-      records: { kms: checkpoint.stores.kms.records, iam: checkpoint.stores.iam.records, metadata: checkpoint.stores.metadata.records },
-    });
-    const archive = join(root, 'backup.tar.gz');
-    const counter = new HashingCounter();
-    // Small gzip members, so this small state still gives an archive of several members, as big ones are.
-    await pipeline(createArchiveStream(checkpointDir, manifest, { gzipLevel: 6, chunkBytes: 64 * 1024 }), counter, createWriteStream(archive));
-    backup = { rootSecret: Buffer.from(secret), stats, checkpointDir, manifest, archive, sha256: counter.sha256(), size: counter.bytes };
-  } finally {
-    await state.close();
-  }
+  backup = await makeBackupArchive(suite);
 });
 
 after(() => suite.run());

@@ -110,10 +110,10 @@ export class Stack {
   async request<T = Record<string, unknown>>(
     method: string,
     path: string,
-    options: { token?: string | null; body?: unknown; rawBody?: string; contentType?: string; timeoutMs?: number } = {},
+    options: { token?: string | null; body?: unknown; rawBody?: string; contentType?: string; timeoutMs?: number; headers?: Record<string, string> } = {},
   ): Promise<ApiResponse<T>> {
     const token = options.token === undefined ? this.adminToken : options.token;
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...options.headers };
     if (token) headers.authorization = `Bearer ${token}`;
     let body: string | undefined;
     if (options.rawBody !== undefined || options.body !== undefined) {

@@ -1,7 +1,8 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from '@chango/telemetry';
 import type { ApiConfig } from './config.js';
-import { errorHandler, notFound } from './http-errors.js';
+import { AuthThrottle } from './auth-throttle.js';
+import { errorHandler, HttpError, notFound } from './http-errors.js';
 import { createMetrics } from './metrics.js';
 import type { JobQueues } from './queues.js';
 import { adminUiRoutes } from './routes/admin-ui.js';
@@ -22,6 +23,7 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  if (deps.config.trustProxy) app.set('trust proxy', trustProxySetting(deps.config.trustProxy));
   app.use((req, res, next) => {
     const started = performance.now();
     res.on('finish', () =>
@@ -29,12 +31,35 @@ export function createApp(deps: AppDeps): Express {
     );
     next();
   });
-  app.use(express.json({ limit: deps.config.bodyLimitBytes, strict: true }));
+  app.use(refuseDeclaredOversize(deps.config.bodyLimitBytes));
+  const throttle = new AuthThrottle(deps.queues, deps.config.authThrottle, deps.log);
   app.use(healthRoutes(deps.queues, createMetrics(deps.queues)));
-  app.use(backupRoutes(deps));
+  app.use(backupRoutes({ ...deps, throttle }));
   app.use(openapiRoutes());
-  app.use(adminUiRoutes(deps.tokens));
+  app.use(adminUiRoutes(deps.tokens, throttle));
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;
+}
+
+/**
+ * A Content-Length over the limit is refused at once, before a byte of the
+ * body is read, and the connection is closed after the answer: waiting for a
+ * body a client only claims to send would hold the connection (body-parser
+ * reads a refused body to its end before it answers).
+ */
+function refuseDeclaredOversize(limit: number): RequestHandler {
+  return (req, res, next) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      res.set('Connection', 'close');
+      throw new HttpError(413, 'body_too_large', `the request body is declared as ${declared} bytes; at most ${limit} are accepted`, [{ field: 'Content-Length', message: `is more than ${limit}` }]);
+    }
+    next();
+  };
+}
+
+/** CHANGO_API_TRUST_PROXY as Express takes it: a hop count, or addresses/subnets/names (loopback, uniquelocal) separated by commas. */
+function trustProxySetting(value: string): number | string[] {
+  return /^\d+$/.test(value) ? Number(value) : value.split(',').map((part) => part.trim()).filter(Boolean);
 }

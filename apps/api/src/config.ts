@@ -13,8 +13,17 @@ export interface ApiConfig {
   /** Attempts per backup job; transient S3/network failures are retried with exponential backoff. */
   backupAttempts: number;
   backupBackoffMs: number;
-  /** Largest request body accepted (bytes). */
+  /** Largest request body accepted (bytes); a Content-Length above it is refused with 413 before the body is read. */
   bodyLimitBytes: number;
+  /** A client must send a request's headers within this (slow-loris bound). */
+  headersTimeoutMs: number;
+  /** A client must send a whole request, headers and body, within this; else 408 and the connection is closed. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** Express's `trust proxy`: which proxies' X-Forwarded-For names the client ('' trusts none). */
+  trustProxy: string;
+  authThrottle: { limit: number; windowMs: number };
 }
 
 /** Reads the api's settings from the environment. There is no default tokens file: no token, no start. */
@@ -22,6 +31,12 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   const tokensFile = env.CHANGO_API_TOKENS_FILE;
   if (!tokensFile) {
     throw new Error('CHANGO_API_TOKENS_FILE is not set: the api does not start without a tokens file (make a token with: chango-backup token new --name NAME --role admin)');
+  }
+  const headersTimeoutMs = integerSetting(env, 'CHANGO_API_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000);
+  const requestTimeoutMs = integerSetting(env, 'CHANGO_API_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000);
+  // Node refuses a server whose headers may take longer than the whole request.
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new Error(`CHANGO_API_HEADERS_TIMEOUT_MS (${headersTimeoutMs}) must not be more than CHANGO_API_REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
   }
   return {
     host: env.HOST || '127.0.0.1',
@@ -34,5 +49,13 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     backupAttempts: integerSetting(env, 'CHANGO_BACKUP_ATTEMPTS', 3, 1, 20),
     backupBackoffMs: integerSetting(env, 'CHANGO_BACKUP_BACKOFF_MS', 10_000, 10, 3_600_000),
     bodyLimitBytes: integerSetting(env, 'CHANGO_BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs: integerSetting(env, 'CHANGO_API_KEEPALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
+    trustProxy: env.CHANGO_API_TRUST_PROXY ?? '',
+    authThrottle: {
+      limit: integerSetting(env, 'CHANGO_AUTH_FAILURE_LIMIT', 10, 1, 1_000_000),
+      windowMs: integerSetting(env, 'CHANGO_AUTH_FAILURE_WINDOW_MS', 60_000, 1_000, 24 * 3_600_000),
+    },
   };
 }

@@ -36,12 +36,37 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
   };
 }
 
-function toHttpError(err: unknown): HttpError {
+/**
+ * The one sink for errors: ours as they are; the framework's (the router's
+ * path decoding, body-parser) in the same JSON shape with their 4xx; any other
+ * error a 500 that shows no internals.
+ */
+export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
-  const e = err as { type?: string; status?: number; limit?: number; message?: string };
-  // body-parser's errors
-  if (e?.type === 'entity.too.large') return new HttpError(413, 'body_too_large', `the request body is larger than the ${e.limit} bytes accepted`);
-  if (e?.type === 'entity.parse.failed') return new HttpError(400, 'invalid_json', `the request body is not valid JSON: ${e.message}`, [{ field: '(body)', message: 'is not valid JSON' }]);
-  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new HttpError(415, 'unsupported_encoding', e.message ?? 'unsupported body encoding');
+  const e = err as { type?: string; status?: number; statusCode?: number; limit?: number; message?: string };
+  switch (e?.type) {
+    case 'entity.too.large':
+      return new HttpError(413, 'body_too_large', `the request body is larger than the ${e.limit} bytes accepted`, [{ field: '(body)', message: `is larger than ${e.limit} bytes` }]);
+    case 'entity.parse.failed': {
+      // V8's message quotes the body; the body may hold a secret key, so only the position is kept.
+      const position = /position (\d+)/.exec(e.message ?? '')?.[1];
+      return new HttpError(400, 'invalid_json', `the request body is not valid JSON${position ? ` (at position ${position})` : ''}`, [{ field: '(body)', message: 'is not valid JSON' }]);
+    }
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new HttpError(415, 'unsupported_encoding', e.message ?? 'unsupported body encoding', [{ field: 'Content-Encoding', message: 'is not supported' }]);
+    case 'request.aborted':
+      return new HttpError(400, 'request_aborted', 'the client stopped sending the request body before its end');
+    case 'request.size.invalid':
+      return new HttpError(400, 'invalid_body_length', 'the request body is not as long as its Content-Length says', [{ field: 'Content-Length', message: 'does not match the body' }]);
+    default:
+      break;
+  }
+  const status = e?.status ?? e?.statusCode;
+  // Express's router: a path that is not valid percent-encoding (e.g. /jobs/%ff) cannot name anything.
+  if (status === 400 && /^Failed to decode param/.test(e?.message ?? '')) {
+    return new HttpError(400, 'invalid_path', 'the path is not valid percent-encoding (a % must be followed by two hex digits of UTF-8)', [{ field: '(path)', message: 'is not valid percent-encoding' }]);
+  }
+  if (typeof status === 'number' && status >= 400 && status < 500) return new HttpError(status, 'bad_request', e?.message ?? 'the request cannot be handled');
   return new HttpError(500, 'internal', 'the api failed unexpectedly; see its log');
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { createServer } from 'node:http';
 import { createLogger } from '@chango/telemetry';
 import { createApp } from './app.js';
 import { readApiConfig } from './config.js';
@@ -17,7 +18,10 @@ async function main(): Promise<void> {
   const queues = new JobQueues(config.redisUrl, config.queuePrefix, log);
   const app = createApp({ config, queues, tokens: () => tokens, log });
 
-  const server = app.listen(config.port, config.host);
+  // Every wait on a client is bounded: headers, the whole request, an idle keep-alive connection. Node checks these
+  // every connectionsCheckingInterval (30 s by default): once a second, so a bound is kept within a second.
+  const server = createServer({ headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestTimeoutMs, keepAliveTimeout: config.keepAliveTimeoutMs, connectionsCheckingInterval: 1_000 }, app);
+  server.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

@@ -246,6 +246,7 @@ function formatRestore(source: ArchiveSource, report: RestoreReport, secretCheck
         : '  no root secret given (CHANGO_ROOT_SECRET_FILE / CHANGO_ROOT_SECRET): the KEKs were not checked; the master needs the same secret to start',
     report.previousMovedTo ? `  the stores that were there are kept in ${report.previousMovedTo} (remove them once the master runs)` : '',
     report.owner ? `  owner set to ${report.owner}` : '',
+    ...report.removedStaging.map((path) => `  removed ${path}, left by an earlier restore that did not finish`),
   ]
     .filter(Boolean)
     .join('\n');

@@ -61,6 +61,8 @@ export function redisKeys(prefix: string) {
     lastVerify: `${prefix}:last-verify`,
     /** The destination's inventory (DestinationInventory JSON), written as the leader's walk completes a count. */
     destinationInventory: `${prefix}:destination-inventory`,
+    /** Prefix of the per-address counters of wrong tokens (`<this>:<address>`, with the window as TTL). */
+    authFailures: `${prefix}:auth-failures`,
     /** Hash of counters the workers keep (shared, so api replicas never double count); fields in shared-metrics.ts. */
     counters: `${prefix}:counters`,
     /** Hash: the duration histogram of successful backups; fields in shared-metrics.ts. */

@@ -14,6 +14,10 @@ export const COUNTER_FIELDS = {
   runs: (trigger: string, result: RunResult) => `runs:${trigger}:${result}`,
   verify: (ok: boolean) => `verify:${ok ? 'success' : 'failure'}`,
   retentionDeleted: 'retention:deleted',
+  /** Wrong bearer tokens presented to the api (missing tokens are not counted: they guess nothing). */
+  authFailures: 'auth:failures',
+  /** Requests the api answered 429 because their address presented too many wrong tokens. */
+  authThrottled: 'auth:throttled',
 } as const;
 
 /** Fields of the duration histogram hash (redisKeys().durationHistogram): one count per bucket (not cumulative), sum, count. */

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
@@ -14,7 +14,12 @@ export interface DrillReport {
   bytes: number;
   storeCheck: StoreCheck;
   durationMs: number;
+  /** Drill folders of drills that died, removed before this one began. */
+  removedStale: string[];
 }
+
+/** `.chango-drill-<pid>-<random>`: the pid tells whether the drill that made it still runs. */
+const DRILL_PREFIX = '.chango-drill-';
 
 /**
  * The verify drill: proves a backup restores — extracts it into a fresh temp
@@ -25,9 +30,11 @@ export interface DrillReport {
 export async function drill(source: Readable, workDir: string, rootSecret: Buffer, options: { expectedSha256?: string } = {}): Promise<DrillReport> {
   const started = performance.now();
   let dir: string;
+  let removedStale: string[];
   try {
     await mkdir(workDir, { recursive: true, mode: DIR_MODE });
-    dir = await mkdtemp(join(workDir, '.chango-drill-'));
+    removedStale = await removeDeadDrillFolders(workDir);
+    dir = await mkdtemp(join(workDir, `${DRILL_PREFIX}${process.pid}-`));
   } catch (err) {
     source.destroy();
     const e = err as NodeJS.ErrnoException;
@@ -36,8 +43,34 @@ export async function drill(source: Readable, workDir: string, rootSecret: Buffe
   try {
     const extracted = await extractVerified(source, dir, options);
     const storeCheck = await checkStores(dir, extracted.manifest, rootSecret);
-    return { manifest: extracted.manifest, sha256: extracted.sha256, bytes: extracted.bytes, storeCheck, durationMs: performance.now() - started };
+    return { manifest: extracted.manifest, sha256: extracted.sha256, bytes: extracted.bytes, storeCheck, durationMs: performance.now() - started, removedStale };
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes drill folders under `workDir` whose drill process is gone (killed,
+ * crashed): their pid no longer runs. A folder whose pid runs is another
+ * drill's and is never touched (a reused pid only keeps a dead folder longer).
+ */
+async function removeDeadDrillFolders(workDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(workDir)) {
+    const pid = Number(/^\.chango-drill-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || isRunning(pid)) continue;
+    await rm(join(workDir, name), { recursive: true, force: true });
+    removed.push(join(workDir, name));
+  }
+  return removed;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

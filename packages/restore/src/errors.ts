@@ -20,6 +20,8 @@ export type RestoreErrorCode =
   | 'RECORD_COUNT_MISMATCH'
   /** A process (the worker) holds the target data dir's stores. */
   | 'STORES_IN_USE'
+  /** Another restore into the same data dir holds its restore lock. */
+  | 'RESTORE_IN_PROGRESS'
   /** The data dir or target cannot be used (not a folder, not empty, staging not creatable, unknown owner…). */
   | 'TARGET_INVALID';
 

@@ -14,3 +14,4 @@ export { restoreInto, type RestoreOptions, type RestoreReport } from './restore.
 export { drill, type DrillReport } from './drill.js';
 export { planEntry, type EntryPlan } from './entry-policy.js';
 export { parseManifest, MAX_MANIFEST_BYTES } from './manifest-schema.js';
+export { lockForRestore, RESTORE_LOCK_DIR, STAGING_PREFIX, type RestoreLock } from './restore-lock.js';

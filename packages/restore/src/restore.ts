@@ -8,6 +8,7 @@ import { RestoreError } from './errors.js';
 import { extractVerified, type ExtractReport } from './extract.js';
 import { chownTree, type Owner } from './owner.js';
 import { checkStores, type StoreCheck } from './store-check.js';
+import { lockForRestore, STAGING_PREFIX, type RestoreLock } from './restore-lock.js';
 import { assertStoresNotInUse } from './stores-in-use.js';
 import { DIR_MODE, FILE_MODE } from './target-tree.js';
 
@@ -27,14 +28,18 @@ export interface RestoreReport extends ExtractReport {
   storeCheck: StoreCheck | null;
   /** The owner spec applied, or null. */
   owner: string | null;
+  /** Staging folders left by restores that died, removed before this one began. */
+  removedStaging: string[];
 }
 
-const STAGING_PREFIX = '.chango-restore-';
 const KEPT_PREFIX = '.chango-pre-restore-';
 
 /**
  * Restores an archive into `dataDir` (the parent of kms/, iam/, metadata/):
  *
+ * 0. take the data dir's restore lock (a second restore refuses at once,
+ *    RESTORE_IN_PROGRESS, naming the holder) and remove staging folders that
+ *    restores which died left behind (see lockForRestore);
  * 1. refuse if a process holds the existing stores (STORES_IN_USE);
  * 2. extract into a staging folder INSIDE dataDir (`.chango-restore-<uuid>`):
  *    same filesystem, so the swap below is a few atomic renames; dataDir is
@@ -56,16 +61,19 @@ const KEPT_PREFIX = '.chango-pre-restore-';
 export async function restoreInto(dataDir: string, source: Readable, options: RestoreOptions = {}): Promise<RestoreReport> {
   let createdDataDir = false;
   let staging: string;
+  let lock: RestoreLock | undefined;
   try {
-    await assertStoresNotInUse(dataDir);
     createdDataDir = await ensureDataDir(dataDir);
+    lock = await lockForRestore(dataDir);
+    await assertStoresNotInUse(dataDir);
     staging = join(dataDir, `${STAGING_PREFIX}${randomUUID()}`);
     await mkdir(staging, { mode: DIR_MODE }).catch((err: NodeJS.ErrnoException) => {
       throw new RestoreError('TARGET_INVALID', `cannot create the staging folder ${staging} (${err.code ?? err.message}); check free space and permissions of ${dataDir}`, { cause: err });
     });
   } catch (err) {
     source.destroy();
-    if (createdDataDir) await rmdir(dataDir).catch(() => undefined);
+    await lock?.release();
+    if (createdDataDir) await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
     throw err;
   }
 
@@ -80,10 +88,11 @@ export async function restoreInto(dataDir: string, source: Readable, options: Re
     const previousMovedTo = await swapStores(dataDir, staging);
     swapped = true;
     await settleOwnership(dataDir, previousMovedTo, createdDataDir, options.owner);
-    return { ...extracted, dataDir, previousMovedTo, storeCheck, owner: options.owner?.spec ?? null };
+    return { ...extracted, dataDir, previousMovedTo, storeCheck, owner: options.owner?.spec ?? null, removedStaging: lock.removedStaging };
   } finally {
     await rm(staging, { recursive: true, force: true }).catch(() => undefined);
-    if (createdDataDir && !swapped) await rmdir(dataDir).catch(() => undefined);
+    await lock.release();
+    if (createdDataDir && !swapped) await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 

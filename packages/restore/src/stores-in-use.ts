@@ -43,6 +43,20 @@ export async function assertStoresNotInUse(dataDir: string): Promise<void> {
   }
 }
 
+/**
+ * The process holding a POSIX lock on `file` as /proc/locks lists it: its pid,
+ * 0 when the lock is held but its owner is not in our pid namespace, or
+ * undefined when the file is not locked or /proc/locks cannot be read.
+ */
+export async function lockHolder(file: string): Promise<number | undefined> {
+  const info = await lstat(file, { bigint: true }).catch(() => null);
+  if (info === null) return undefined;
+  const locks = await readProcLocks();
+  const { major, minor } = splitDev(info.dev);
+  const holder = locks?.find((lock) => lock.inode === info.ino && lock.major === major && lock.minor === minor);
+  return holder ? Math.max(0, holder.pid) : undefined;
+}
+
 interface LockEntry {
   pid: number;
   major: bigint;

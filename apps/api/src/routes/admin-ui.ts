@@ -1,6 +1,7 @@
 import express, { Router } from 'express';
 import { fileURLToPath } from 'node:url';
 import type { TokenEntry } from '@chango/contracts';
+import type { AuthThrottle } from '../auth-throttle.js';
 import { requireRole } from '../auth.js';
 
 /** The admin UI's files (apps/api/public), the same folder from src/ (tsx) and dist/ (built). */
@@ -12,10 +13,10 @@ const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
  * page has no inline script or style, so an injected one would not run. The
  * UI signs in through `GET /admin/api/whoami`, which tells a token's role.
  */
-export function adminUiRoutes(tokens: () => TokenEntry[]): Router {
+export function adminUiRoutes(tokens: () => TokenEntry[], throttle: AuthThrottle): Router {
   const router = Router();
 
-  router.get('/admin/api/whoami', requireRole(tokens, 'viewer'), (req, res) => {
+  router.get('/admin/api/whoami', requireRole(tokens, 'viewer', throttle), (req, res) => {
     res.json({ name: req.caller?.name, role: req.caller?.role });
   });
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Router, type Request } from 'express';
+import express, { Router, type Request } from 'express';
 import { Job } from 'bullmq';
 import {
   BACKUP_DEDUPLICATION_ID,
@@ -17,6 +17,7 @@ import {
   type ObjectsResult,
 } from '@chango/contracts';
 import type { Logger } from '@chango/telemetry';
+import type { AuthThrottle } from '../auth-throttle.js';
 import { requireRole } from '../auth.js';
 import type { ApiConfig } from '../config.js';
 import { HttpError } from '../http-errors.js';
@@ -31,16 +32,19 @@ export interface BackupRoutesDeps {
   queues: JobQueues;
   tokens: () => TokenEntry[];
   log: Logger;
+  throttle: AuthThrottle;
 }
 
 const BASE = '/admin/api/backup';
 
 
 /** The spec's REST API: destination config, run, job status and history, objects at the destination. */
-export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps): Router {
+export function backupRoutes({ config, queues, tokens, log, throttle }: BackupRoutesDeps): Router {
   const router = Router();
-  const viewer = requireRole(tokens, 'viewer');
-  const admin = requireRole(tokens, 'admin');
+  const viewer = requireRole(tokens, 'viewer', throttle);
+  const admin = requireRole(tokens, 'admin', throttle);
+  // Bodies are read after the token is checked: nobody makes the api read a body without one.
+  const json = express.json({ limit: config.bodyLimitBytes, strict: true });
 
   /** A job with nowhere to go is refused now (409), not after it has been queued. */
   const requireDestination = async (): Promise<void> => {
@@ -74,7 +78,7 @@ export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps):
     res.json(stored);
   });
 
-  router.put(`${BASE}/config`, admin, async (req, res) => {
+  router.put(`${BASE}/config`, admin, json, async (req, res) => {
     const { secretKey, ...update } = parseJsonBody(req, DestinationUpdateSchema, 'invalid_config');
     // The secret crosses Redis sealed to the worker's key, never in plaintext.
     const sealedSecretKey = secretKey === undefined ? undefined : sealForWorker(secretKey, await queues.workerTransportKey());
@@ -113,7 +117,7 @@ export function backupRoutes({ config, queues, tokens, log }: BackupRoutesDeps):
     }
   });
 
-  router.post(`${BASE}/verify`, admin, async (req, res) => {
+  router.post(`${BASE}/verify`, admin, json, async (req, res) => {
     let key: string | null = null;
     if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') {
       key = parseJsonBody(req, VerifyRequestSchema, 'invalid_request').key ?? null;
