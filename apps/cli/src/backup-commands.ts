@@ -98,6 +98,7 @@ export function registerBackupCommands(program: Command): void {
             `  archive sha256 ${report.sha256} (${report.bytes} bytes)${source.expectedSha256 ? ', equal to the sidecar' : ''}`,
             `  every file matched the manifest; the stores opened with the root secret; ${report.storeCheck.keks} KEK(s) and ${report.storeCheck.secretsDecrypted} secret field(s) decrypted`,
             `  records kms=${counts.kms} iam=${counts.iam} metadata=${counts.metadata}, equal to the manifest (${report.durationMs} ms)`,
+            ...report.removedStale.map((path) => `  removed ${path}, left by an earlier drill that did not finish`),
           ].join('\n'),
         );
       }
