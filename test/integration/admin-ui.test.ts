@@ -150,4 +150,35 @@ describe('the admin UI in headless Chromium (Debian), against the real api, work
     await page.screenshot({ path: join(ARTIFACTS, 'admin-ui-viewer.png'), fullPage: true });
     await page.close();
   });
+
+  test('markup in stored values, backup keys and S3 error messages is shown as text: no element is made from it, no script runs', async () => {
+    // Valid for the api (a prefix is any path ending in '/'; an access key anything without spaces or '/'), hostile for a page that builds HTML.
+    const prefix = '<svg/onload=window.__xss=2>/';
+    const accessKey = '<marquee>chango<blink>';
+    const saved = await stack.request('PUT', '/admin/api/backup/config', { body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix, accessKey: rgw.accessKey, secretKey: rgw.secretKey } });
+    assert.equal(saved.status, 200, JSON.stringify(saved.body));
+    const { page } = await openPage();
+    await signIn(page, stack.adminToken);
+    assert.equal(await page.inputValue('#f-prefix'), prefix);
+    await page.click('#run');
+    await page.waitForSelector('#run-result:not([hidden])', { timeout: withWork(intervals.pollMs) });
+    const key = (await page.textContent('#result-key')) ?? '';
+    assert.ok(key.startsWith(prefix), `the key is shown as it is: ${key}`);
+    await page.waitForFunction((k) => document.querySelector('#objects tbody')?.textContent?.includes(k), key);
+
+    // An S3 error that quotes the (hostile) access key.
+    const refused = await stack.request('PUT', '/admin/api/backup/config', { body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix, accessKey, secretKey: 'not-the-secret' } });
+    assert.equal(refused.status, 200, JSON.stringify(refused.body));
+    await page.click('#run');
+    await page.waitForFunction(() => (document.getElementById('run-error')?.textContent ?? '') !== '', undefined, { timeout: withWork(intervals.pollMs) });
+    const failure = (await page.textContent('#run-error')) ?? '';
+    assert.ok(failure.includes(accessKey), `the failure quotes the access key, as text: ${failure}`);
+    await page.waitForFunction(() => (document.getElementById('objects-error')?.textContent ?? '') !== '');
+
+    assert.equal(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), undefined, 'no script ran');
+    assert.equal(await page.locator('svg, marquee, blink').count(), 0, 'no element was made from a value');
+    assert.match(await page.innerHTML('#run-error'), /&lt;marquee&gt;chango&lt;blink&gt;/);
+    await page.screenshot({ path: join(ARTIFACTS, 'admin-ui-markup.png'), fullPage: true });
+    await page.close();
+  });
 });

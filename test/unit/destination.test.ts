@@ -32,6 +32,7 @@ test('each bad field is named', () => {
     [{ ...valid, prefix: '../x/' }, 'prefix', /'\.\.'/],
     [{ ...valid, region: '' }, 'region', /must not be empty/],
     [{ ...valid, accessKey: 42 }, 'accessKey', /string/],
+    [{ ...valid, accessKey: 'AKIA/EXAMPLE' }, 'accessKey', /spaces or '\/'/],
     [{ ...valid, schedule: 'every day' }, 'schedule', /5 fields/],
     [{ ...valid, schedule: '61 * * * *' }, 'schedule', /not a valid cron expression/],
     [{ ...valid, schedule: '0 3 * * * * *' }, 'schedule', /got 7/],

@@ -32,7 +32,8 @@ const prefix = z
   .refine((p) => p === '' || (p.endsWith('/') && !p.startsWith('/')), "must be empty or end with '/' and not start with it (e.g. 'prod/')")
   .refine((p) => !/[\u0000-\u001f\u007f\\]/.test(p) && !p.split('/').includes('..'), "must not contain control characters, backslashes or '..'");
 
-const accessKey = z.string().min(1, 'must not be empty').max(128).regex(/^\S+$/, 'must not contain spaces');
+// SigV4 puts the access key in a '/'-separated credential scope: a key with a '/' can never sign a request.
+const accessKey = z.string().min(1, 'must not be empty').max(128).regex(/^[^\s/]+$/, "must not contain spaces or '/'");
 const secretKey = z.string().min(1, 'must not be empty').max(256);
 
 /** Standard 5-field cron, or 6 fields with leading seconds; parsed by the same library BullMQ schedules with. */
