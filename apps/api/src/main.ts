@@ -2,6 +2,7 @@
 import { createServer } from 'node:http';
 import { createLogger } from '@chango/telemetry';
 import { createApp } from './app.js';
+import { answerClientErrorsAsJson } from './client-errors.js';
 import { readApiConfig } from './config.js';
 import { JobQueues } from './queues.js';
 import { loadTokensFile } from '@chango/contracts';
@@ -21,6 +22,7 @@ async function main(): Promise<void> {
   // Every wait on a client is bounded: headers, the whole request, an idle keep-alive connection. Node checks these
   // every connectionsCheckingInterval (30 s by default): once a second, so a bound is kept within a second.
   const server = createServer({ headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestTimeoutMs, keepAliveTimeout: config.keepAliveTimeoutMs, connectionsCheckingInterval: 1_000 }, app);
+  answerClientErrorsAsJson(server);
   server.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
