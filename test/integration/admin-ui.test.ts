@@ -145,7 +145,8 @@ describe('the admin UI in headless Chromium (Debian), against the real api, work
     assert.equal(await page.isDisabled('#run'), true);
     assert.equal(await page.isDisabled('#save'), true);
     assert.equal(await page.isVisible('#viewer-note'), true);
-    assert.equal(await page.inputValue('#f-bucket'), bucket);
+    // The form is filled once the page has read the config, right after sign-in.
+    await page.waitForFunction((b) => (document.getElementById('f-bucket') as HTMLInputElement | null)?.value === b, bucket);
     await page.waitForFunction(() => (document.querySelector('#jobs tbody')?.children.length ?? 0) > 0);
     await page.screenshot({ path: join(ARTIFACTS, 'admin-ui-viewer.png'), fullPage: true });
     await page.close();
@@ -159,7 +160,7 @@ describe('the admin UI in headless Chromium (Debian), against the real api, work
     assert.equal(saved.status, 200, JSON.stringify(saved.body));
     const { page } = await openPage();
     await signIn(page, stack.adminToken);
-    assert.equal(await page.inputValue('#f-prefix'), prefix);
+    await page.waitForFunction((p) => (document.getElementById('f-prefix') as HTMLInputElement | null)?.value === p, prefix);
     await page.click('#run');
     await page.waitForSelector('#run-result:not([hidden])', { timeout: withWork(intervals.pollMs) });
     const key = (await page.textContent('#result-key')) ?? '';

@@ -57,7 +57,8 @@ async function signIn(token) {
   $('shell').hidden = false;
   await Promise.all([loadConfig(), refresh()]);
   clearInterval(refreshTimer);
-  refreshTimer = setInterval(refresh, REFRESH_MS);
+  // A slow round (a worker that does not answer takes CHANGO_WORKER_ANSWER_MS) is not stacked on by the next tick.
+  refreshTimer = setInterval(() => refreshesUnderWay === 0 && refresh(), REFRESH_MS);
   $('run').disabled ? $('dest-title').focus?.() : $('run').focus();
   return null;
 }
@@ -208,8 +209,21 @@ function objectsPath() {
   return `backup/objects?limit=${OBJECTS_PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
 }
 
+/** Bumped by every refresh: the answers of an older one that arrive late (the timer's, overtaken by a click) are dropped. */
+let refreshSeq = 0;
+let refreshesUnderWay = 0;
+
 async function refresh() {
-  const [status, jobs, objects] = await Promise.all([api('GET', 'backup/status'), api('GET', 'backup/jobs?limit=20'), api('GET', objectsPath())]);
+  const seq = ++refreshSeq;
+  refreshesUnderWay += 1;
+  let answers;
+  try {
+    answers = await Promise.all([api('GET', 'backup/status'), api('GET', 'backup/jobs?limit=20'), api('GET', objectsPath())]);
+  } finally {
+    refreshesUnderWay -= 1;
+  }
+  if (seq !== refreshSeq) return;
+  const [status, jobs, objects] = answers;
   if (status.status === 200) {
     const s = status.body;
     const parts = [s.leader ? `Leader: ${s.leader.nodeId}` : 'No leader: no worker can run backups', s.schedule ? `next scheduled run ${when(s.schedule.nextRunAt)} (${s.schedule.cron}, ${s.schedule.timezone})` : 'no schedule'];
