@@ -15,13 +15,20 @@ import type { RunningProcess } from '../test/support/processes.js';
 import { REPO_ROOT, runCli } from '../test/support/processes.js';
 import { REDIS_URL, Stack, type ApiResponse } from '../test/support/stack.js';
 import type { OwnRedis } from './own-redis.js';
-import type { CaseContext } from './case.js';
 import type { Redactor } from './redact.js';
 import type { CaseScope } from './scope.js';
 import { nextBackupBoundMs, serviceEnv, STATE } from './settings.js';
 import { seededCopy } from './state-template.js';
 
 export const PREFIX = 'chaos/';
+
+/** What a world needs of the case run that makes it (a CaseContext is one): cleanups, redaction, a log, and where to leave itself. */
+export interface WorldOwner {
+  scope: CaseScope;
+  redactor: Redactor;
+  log(message: string): void;
+  world?: World;
+}
 
 export interface WorldOptions {
   users?: number;
@@ -58,7 +65,7 @@ export class World {
     readonly sourceStats: unknown,
   ) {}
 
-  static async create(ctx: CaseContext, options: WorldOptions = {}): Promise<World> {
+  static async create(ctx: WorldOwner, options: WorldOptions = {}): Promise<World> {
     const { scope } = ctx;
     const t0 = Date.now();
     const rgw = await startRgw();

@@ -98,10 +98,10 @@ const probe: fc.Arbitrary<Probe> = fc
     method: otherMethod ?? operation.method,
     path: operation.path.replace(/\{[^}]+\}/g, value) + q,
     template: otherMethod ? undefined : operation.path,
-    token: token as Probe['token'],
+    token: token,
     contentType,
     body: b,
-    length: b === undefined && length !== 'over-limit' ? 'true' : (length as Probe['length']),
+    length: b === undefined && length !== 'over-limit' ? 'true' : (length),
   }));
 
 describe('fuzzing the running api: no 5xx but the documented ones, every error in the documented shape, no secret in any answer', () => {

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { after, before, test } from 'node:test';
-import { buildManifest, createArchiveStream, HashingCounter, serializeManifest, type Manifest } from '@chango/archive';
+import { serializeManifest, type Manifest } from '@chango/archive';
 import {
   assertStoresNotInUse,
   drill,
@@ -18,7 +17,7 @@ import {
   restoreInto,
   type RestoreErrorCode,
 } from '@chango/restore';
-import { collectStats, ControlPlaneState, isStateError, seedState, STORE_NAMES, type StateErrorCode, type StateStats } from '@chango/state';
+import { collectStats, ControlPlaneState, isStateError, STORE_NAMES, type StateErrorCode, type StateStats } from '@chango/state';
 import { newRootSecret, SuiteScope, tempDir, treeState, type CleanupScope } from '../support/fixtures.js';
 import { REPO_ROOT } from '../support/processes.js';
 import { openState, plantSecrets } from '../support/state.js';

@@ -6,7 +6,7 @@ import { parseSidecar, type BackupObject } from '@chango/contracts';
 import type { Manifest } from '@chango/archive';
 import { drill, readManifest, resolveOwner, restoreInto, type RestoreReport } from '@chango/restore';
 import { BackupBucket, expectedChecksum } from '@chango/s3';
-import { DEFAULT_DATA_DIR, isStateError, loadRootSecret } from '@chango/state';
+import { isStateError, loadRootSecret } from '@chango/state';
 import { addS3Options, bucketFromFlags, CliError, type S3Flags } from './s3-options.js';
 
 interface SourceFlags extends S3Flags {

@@ -44,7 +44,7 @@ export function addS3Options(command: Command): Command {
 /** The destination from flags and environment, validated with the same schema the api uses; errors name the flag. */
 export function destinationFromFlags(flags: S3Flags, processEnv: NodeJS.ProcessEnv = process.env): BackupDestination {
   // An empty variable counts as unset (as `VAR= cmd` means in shells).
-  const env = Object.fromEntries(Object.entries(processEnv).filter(([, value]) => value !== '')) as NodeJS.ProcessEnv;
+  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(processEnv).filter(([, value]) => value !== ''));
   const secretFile = flags.secretKeyFile ?? env.CHANGO_S3_SECRET_KEY_FILE;
   let secretKey = env.CHANGO_S3_SECRET_KEY;
   if (secretFile) {

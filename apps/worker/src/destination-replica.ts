@@ -29,22 +29,38 @@ interface PublishedDestination extends DestinationRevision {
 
 const INFO = 'chango/destination-replica/v1';
 
+export interface DestinationReplicaOptions {
+  redis: Redis;
+  /** The queue prefix: the published destination lives under it. */
+  prefix: string;
+  state: ControlPlaneState;
+  /** Derives the key the published destination is sealed with (every worker of the cluster has it). */
+  rootSecret: Buffer;
+  nodeId: string;
+  log: Logger;
+  /** Called after a newer destination from another worker was stored here. */
+  adopted?: (destination: BackupDestination) => Promise<void>;
+}
+
 export class DestinationReplica {
   private readonly key: Buffer;
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly state: ControlPlaneState;
+  private readonly nodeId: string;
+  private readonly log: Logger;
+  private readonly adopted: (destination: BackupDestination) => Promise<void>;
   private failing = false;
   private held: { destination: BackupDestination | undefined; revision: DestinationRevision | undefined } = { destination: undefined, revision: undefined };
 
-  constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
-    private readonly state: ControlPlaneState,
-    rootSecret: Buffer,
-    private readonly nodeId: string,
-    private readonly log: Logger,
-    /** Called after a newer destination from another worker was stored here. */
-    private readonly adopted: (destination: BackupDestination) => Promise<void> = async () => undefined,
-  ) {
-    this.key = Buffer.from(hkdfSync('sha256', rootSecret, Buffer.alloc(0), INFO, 32));
+  constructor(options: DestinationReplicaOptions) {
+    this.redis = options.redis;
+    this.prefix = options.prefix;
+    this.state = options.state;
+    this.nodeId = options.nodeId;
+    this.log = options.log;
+    this.adopted = options.adopted ?? (async () => undefined);
+    this.key = Buffer.from(hkdfSync('sha256', options.rootSecret, Buffer.alloc(0), INFO, 32));
   }
 
   /** Reads what this host's metadata store holds; call once before anything else. */

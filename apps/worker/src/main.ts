@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       log.error({ err: (err as Error).message }, 'could not bring the backup schedule in line with the stored one; retrying at the next lease renewal');
     }
   };
-  const replica = new DestinationReplica(redis, config.queuePrefix, state, config.rootSecret, config.nodeId, log, reconcileSchedule);
+  const replica = new DestinationReplica({ redis, prefix: config.queuePrefix, state, rootSecret: config.rootSecret, nodeId: config.nodeId, log, adopted: reconcileSchedule });
   const queueVerify = async (key: string) => {
     await backupQueue.add(VERIFY_JOB, { key, requestedBy: config.nodeId }, {
       attempts: config.backupAttempts,

@@ -3,7 +3,7 @@ import { createReadStream, type Stats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { STORE_NAMES, type StoreName } from '@chango/state';
+import { DIR_MODE, FILE_MODE, STORE_NAMES, type StoreName } from '@chango/state';
 import { TarArchive } from 'archiver';
 import { createParallelGzip } from './gzip-members.js';
 import { serializeManifest, type Manifest, type ManifestFile } from './manifest.js';
@@ -18,8 +18,6 @@ export interface ArchiveStreamOptions {
 }
 
 /** Modes fixed by the design, whatever the checkpoint's own modes: the state holds secrets. */
-const FILE_MODE = 0o600;
-const DIR_MODE = 0o700;
 /** Read size for archived files; 256 KiB keeps the worker's RSS lower than 1 MiB (measured) at the same speed. */
 const READ_BYTES = 256 * 1024;
 

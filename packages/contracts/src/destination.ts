@@ -52,7 +52,6 @@ const timezone = z
   .refine(isTimeZone, 'must be an IANA time zone name such as UTC or Europe/Berlin');
 
 export const SSE_MODES = ['AES256', 'aws:kms', 'none'] as const;
-export type SseMode = (typeof SSE_MODES)[number];
 
 const retention = z
   .strictObject({

@@ -1,4 +1,5 @@
 export * from './backup-key.js';
+export * from './backup-object.js';
 export * from './destination.js';
 export * from './jobs.js';
 export * from './queues.js';

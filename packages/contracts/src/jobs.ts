@@ -175,28 +175,8 @@ export type ControlJobData =
   | { op: 'config.put'; update: Omit<DestinationUpdate, 'secretKey'>; sealedSecretKey?: SealedForWorker }
   | { op: 'objects.list'; page: ObjectsPage };
 
-export interface BackupObject {
-  key: string;
-  size: number;
-  lastModified: string;
-  /** From the sidecar; null when the archive has none (incomplete: not a backup). */
-  sha256: string | null;
-  complete: boolean;
-  /** The last restore drill of it (`<key>.verify.json`), if any. */
-  verify: { ok: boolean; verifiedAt: string } | null;
-}
-
 export interface ConfigResult {
   config: PublicDestination | null;
-}
-
-export interface ObjectsResult {
-  bucket: string;
-  prefix: string;
-  /** Newest first, at most `limit`. */
-  objects: BackupObject[];
-  /** The cursor of the next (older) page, for `cursor`; null when this page holds the oldest. */
-  nextCursor: string | null;
 }
 
 /**

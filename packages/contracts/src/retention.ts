@@ -1,5 +1,5 @@
 import { parseBackupKey } from './backup-key.js';
-import type { BackupObject } from './jobs.js';
+import type { BackupObject } from './backup-object.js';
 
 export interface RetentionPolicy {
   keepLast?: number | undefined;

@@ -102,7 +102,7 @@ export class ArchiveReader {
   private stopDecoding(err?: Error): void {
     if (!this.decoding) return;
     this.decoding = false;
-    this.gunzip.unpipe(this.extract as unknown as NodeJS.WritableStream);
+    this.gunzip.unpipe(this.extract);
     this.gunzip.destroy();
     // With an error, the entries iterator rejects with it; without, it ends.
     this.extract.destroy(err);

@@ -6,7 +6,7 @@ import type { Manifest } from '@chango/archive';
 import { RestoreError } from './errors.js';
 import { extractVerified } from './extract.js';
 import { checkStores, type StoreCheck } from './store-check.js';
-import { DIR_MODE } from './target-tree.js';
+import { DIR_MODE } from '@chango/state';
 
 export interface DrillReport {
   manifest: Manifest;

@@ -92,7 +92,6 @@ export function outsideEntryError(path: string): RestoreError {
 export function pathProblem(name: string, isDirectory = false): string | null {
   if (name === '') return 'has an empty name';
   if (name.includes('\0')) return 'has a NUL byte in its name';
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/u.test(name)) return 'has a control character in its name';
   if (name.startsWith('/')) return 'is an absolute path';
   if (name.includes('\\')) return 'has a backslash in its name';

@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { constants } from 'node:fs';
-import { chmod, lchown, lstat, mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { STORE_NAMES, type StoreName } from '@chango/state';
+import { backupTimestamp } from '@chango/contracts';
+import { DIR_MODE, FILE_MODE, STORE_NAMES, type StoreName } from '@chango/state';
 import { RestoreError } from './errors.js';
 import { extractVerified, type ExtractReport } from './extract.js';
 import { chownTree, type Owner } from './owner.js';
 import { checkStores, type StoreCheck } from './store-check.js';
 import { lockForRestore, STAGING_PREFIX, type RestoreLock } from './restore-lock.js';
 import { assertStoresNotInUse } from './stores-in-use.js';
-import { DIR_MODE, FILE_MODE } from './target-tree.js';
+import { syncDir } from './target-tree.js';
 
 export interface RestoreOptions {
   /** The archive's SHA-256 from its `.sha256` sidecar; a mismatch refuses the restore. */
@@ -159,7 +159,7 @@ async function swapStores(dataDir: string, staging: string): Promise<string | nu
 
 /** `.chango-pre-restore-<UTC timestamp>`; a second restore within the same second gets `-2`, `-3`, … */
 async function createKeptDir(dataDir: string): Promise<string> {
-  const base = join(dataDir, `${KEPT_PREFIX}${compactUtc(new Date())}`);
+  const base = join(dataDir, `${KEPT_PREFIX}${backupTimestamp(new Date())}`);
   for (let attempt = 1; ; attempt++) {
     const candidate = attempt === 1 ? base : `${base}-${attempt}`;
     try {
@@ -204,16 +204,3 @@ async function settleTree(path: string, owner: Owner | undefined): Promise<void>
   for (const entry of await readdir(path)) await settleTree(join(path, entry), owner);
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** `YYYYMMDDTHHMMSSZ`, UTC: sorts lexically, as the backup keys do. */
-export function compactUtc(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/u, 'Z').replace(/[-:]/gu, '');
-}

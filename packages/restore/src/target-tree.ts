@@ -2,11 +2,10 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, realpath, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join, sep } from 'node:path';
+import { DIR_MODE, FILE_MODE } from '@chango/state';
 import { quoteName, RestoreError } from './errors.js';
 
 /** Modes fixed by the design, whatever the archive says: the stores hold secrets. */
-export const FILE_MODE = 0o600;
-export const DIR_MODE = 0o700;
 
 /**
  * O_EXCL: never reuse or truncate an existing file. O_NOFOLLOW: never write
@@ -132,14 +131,7 @@ export class TargetTree {
 
   /** fsyncs every folder created, so the new names are as durable as the files' bytes. */
   async syncDirs(): Promise<void> {
-    for (const dir of ['', ...this.dirs]) {
-      const handle = await open(dir === '' ? this.root : this.absolute(dir), constants.O_RDONLY | constants.O_DIRECTORY);
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    }
+    for (const dir of ['', ...this.dirs]) await syncDir(dir === '' ? this.root : this.absolute(dir));
   }
 
   /** Removes what this tree wrote: the whole target if it created it, else the top-level folders it made. */
@@ -190,5 +182,15 @@ async function writeAll(handle: FileHandle, chunk: Buffer): Promise<void> {
   while (offset < chunk.length) {
     const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
     offset += bytesWritten;
+  }
+}
+
+/** fsyncs a folder, so the names in it (a rename, a new file) are as durable as the files' bytes. */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

@@ -55,6 +55,12 @@ export interface BackupBucketOptions {
   timeouts?: Partial<S3Timeouts>;
 }
 
+/** How one call is made: whether its request carries the SSE header (a refusal then names SSE), and its deadline (the call timeout by default). */
+interface CallOptions {
+  carriesSse?: boolean;
+  deadline?: Deadline;
+}
+
 /** A deadline of one call, and the error it ends the call with. */
 interface Deadline {
   ms: number;
@@ -152,9 +158,9 @@ export class BackupBucket {
    * answering, remembers it for later rather than wait on it a second time.
    */
   async upload(key: string, source: Readable, facts: ArchiveFacts): Promise<void> {
-    let sourceError: unknown;
+    let sourceError: Error | undefined;
     const sourceFailed = new Promise<never>((_, reject) =>
-      source.once('error', (err) => {
+      source.once('error', (err: Error) => {
         sourceError = err;
         reject(err);
       }),
@@ -175,7 +181,7 @@ export class BackupBucket {
       source.destroy();
       if (this.abortReasons.has(err as object)) throw err;
       // A failing local read is not an S3 problem: let it through as it is.
-      throw sourceError !== undefined ? sourceError : this.failure(err, operation, true);
+      throw sourceError !== undefined ? sourceError : this.failure(err, operation, { carriesSse: true });
     }
   }
 
@@ -185,7 +191,7 @@ export class BackupBucket {
    * last, as the commit marker.
    */
   async commit(key: string, expected: ArchiveFacts): Promise<void> {
-    const stored = await this.call(`reading back ${key}`, false, () => this.client.statObject(this.bucket, key));
+    const stored = await this.call(`reading back ${key}`, () => this.client.statObject(this.bucket, key));
     if (stored.size !== expected.size || stored.metaData[META_SHA256] !== expected.sha256) {
       throw new S3Failure(
         'other',
@@ -196,11 +202,10 @@ export class BackupBucket {
       );
     }
     const body = sidecarBody(key, expected.sha256);
-    await this.call(`writing the sidecar ${sidecarKey(key)}`, true, () =>
-      this.client.putObject(this.bucket, sidecarKey(key), Buffer.from(body), Buffer.byteLength(body), {
-        'Content-Type': 'text/plain',
-        ...sseHeaders(this.destination.sse),
-      }),
+    await this.call(
+      `writing the sidecar ${sidecarKey(key)}`,
+      () => this.client.putObject(this.bucket, sidecarKey(key), Buffer.from(body), Buffer.byteLength(body), { 'Content-Type': 'text/plain', ...sseHeaders(this.destination.sse) }),
+      { carriesSse: true },
     );
   }
 
@@ -212,7 +217,7 @@ export class BackupBucket {
    */
   async discard(key: string): Promise<void> {
     const outcomes = await Promise.allSettled([
-      this.call(`aborting the multipart upload of ${key}`, false, async () => {
+      this.call(`aborting the multipart upload of ${key}`, async () => {
         // minio's findUploadId gives the newest incomplete upload of the key; a key is never reused, but be thorough.
         for (let round = 0; round < 10; round += 1) {
           const uploadId = await this.client.findUploadId(this.bucket, key);
@@ -222,7 +227,7 @@ export class BackupBucket {
           });
         }
       }),
-      this.call(`deleting ${key} and its sidecar`, false, async () => {
+      this.call(`deleting ${key} and its sidecar`, async () => {
         const errors = await this.client.removeObjects(this.bucket, [key, sidecarKey(key), verifyRecordKey(key)]);
         const failed = errors.filter((e) => e && typeof e === 'object' && 'Code' in e && (e as { Code?: string }).Code !== 'NoSuchKey');
         if (failed.length > 0) throw new S3Failure('other', `deleting ${key} from bucket ${this.bucket}: the endpoint refused ${failed.length} deletion(s): ${JSON.stringify(failed).slice(0, 300)}`, false, 'DeleteFailed');
@@ -241,7 +246,7 @@ export class BackupBucket {
     const foreign = keys.filter((key) => !parseBackupKey(this.destination.prefix, key));
     if (foreign.length > 0) throw new Error(`refusing to delete objects that are not chango backups under '${this.destination.prefix}': ${foreign.join(', ')}`);
     const objects = keys.flatMap((key) => [key, sidecarKey(key), verifyRecordKey(key)]);
-    const errors = await this.call(`deleting ${keys.length} old backup(s)`, false, () => this.client.removeObjects(this.bucket, objects));
+    const errors = await this.call(`deleting ${keys.length} old backup(s)`, () => this.client.removeObjects(this.bucket, objects));
     const failed = errors.filter((e) => e && typeof e === 'object' && 'Code' in e && (e as { Code?: string }).Code !== 'NoSuchKey');
     if (failed.length > 0) throw new S3Failure('other', `deleting old backups from bucket ${this.bucket}: the endpoint refused ${failed.length} deletion(s): ${JSON.stringify(failed).slice(0, 300)}`, true, 'DeleteFailed');
   }
@@ -255,7 +260,7 @@ export class BackupBucket {
     if (!parseBackupKey(this.destination.prefix, key)) {
       throw new S3Failure('other', `${key} is not a chango backup key under prefix '${this.destination.prefix}' (expected ${this.destination.prefix}chango-<YYYYMMDDTHHMMSSZ>-<uuid>.tar.gz)`, false, 'NotABackupKey');
     }
-    const stat = await this.call(`looking up ${key}`, false, () => this.client.statObject(this.bucket, key));
+    const stat = await this.call(`looking up ${key}`, () => this.client.statObject(this.bucket, key));
     const sidecarSha256 = (await this.readSidecar(key).catch((err: unknown) => {
       if (err instanceof S3Failure && err.kind === 'not-found') return undefined;
       throw err;
@@ -277,13 +282,13 @@ export class BackupBucket {
       response = await this.within(scope, () => this.client.getObject(this.bucket, key));
     } catch (err) {
       scope.finish();
-      throw this.abortReasons.has(err as object) ? err : this.failure(err, operation, false);
+      throw this.abortReasons.has(err as object) ? err : this.failure(err, operation);
     }
     const out = new PassThrough();
     const fail = (err: unknown) => {
       if (out.destroyed) return;
       const cause = scope.call.ended ?? scope.call.boundHit ?? err;
-      out.destroy(this.abortReasons.has(cause as object) ? (cause as Error) : this.failure(cause, operation, false));
+      out.destroy(this.abortReasons.has(cause as object) ? (cause as Error) : this.failure(cause, operation));
     };
     scope.call.onEnd(fail);
     response.on('error', fail);
@@ -298,17 +303,16 @@ export class BackupBucket {
   /** Writes the outcome of a restore drill beside the archive. */
   async recordVerification(record: VerificationRecord): Promise<void> {
     const body = `${JSON.stringify(record, null, 2)}\n`;
-    await this.call(`writing ${verifyRecordKey(record.key)}`, true, () =>
-      this.client.putObject(this.bucket, verifyRecordKey(record.key), Buffer.from(body), Buffer.byteLength(body), {
-        'Content-Type': 'application/json',
-        ...sseHeaders(this.destination.sse),
-      }),
+    await this.call(
+      `writing ${verifyRecordKey(record.key)}`,
+      () => this.client.putObject(this.bucket, verifyRecordKey(record.key), Buffer.from(body), Buffer.byteLength(body), { 'Content-Type': 'application/json', ...sseHeaders(this.destination.sse) }),
+      { carriesSse: true },
     );
   }
 
   /** Aborts incomplete multipart uploads of our archives under the prefix (left by a crashed worker). Returns their keys. */
   async abortIncompleteUploads(): Promise<string[]> {
-    const keys = await this.call('listing incomplete uploads', false, async () => {
+    const keys = await this.call('listing incomplete uploads', async () => {
       const found: string[] = [];
       for await (const upload of this.client.listIncompleteUploads(this.bucket, this.destination.prefix, true)) {
         if (parseBackupKey(this.destination.prefix, upload.key)) found.push(upload.key);
@@ -316,7 +320,7 @@ export class BackupBucket {
       return found;
     });
     for (const key of keys) {
-      await this.call(`aborting the multipart upload of ${key}`, false, () => this.client.removeIncompleteUpload(this.bucket, key)).catch((err: unknown) => {
+      await this.call(`aborting the multipart upload of ${key}`, () => this.client.removeIncompleteUpload(this.bucket, key)).catch((err: unknown) => {
         if (this.abortReasons.has(err as object)) throw err;
       });
     }
@@ -426,7 +430,7 @@ export class BackupBucket {
 
   /** One ListObjectsV2 request under the prefix (not into subfolders), bounded like every call. */
   private readonly listRequest: ListRequest = async ({ startAfter, continuation, maxKeys }) => {
-    const page = await this.call('listing backups', false, () => this.client.listObjectsV2Query(this.bucket, this.destination.prefix, continuation, '/', maxKeys, startAfter));
+    const page = await this.call('listing backups', () => this.client.listObjectsV2Query(this.bucket, this.destination.prefix, continuation, '/', maxKeys, startAfter));
     const objects: ListedObject[] = [];
     for (const item of page.objects) {
       if (item.name) objects.push({ name: item.name, size: item.size, etag: item.etag, lastModified: item.lastModified });
@@ -451,7 +455,7 @@ export class BackupBucket {
   }
 
   private async readSmallObject(key: string): Promise<string> {
-    return this.call(`reading ${key}`, false, async () => {
+    return this.call(`reading ${key}`, async () => {
       const stream = await this.client.getObject(this.bucket, key);
       const chunks: Buffer[] = [];
       let bytes = 0;
@@ -469,11 +473,11 @@ export class BackupBucket {
   }
 
   /** One bounded call (deadline: the call timeout unless given); failures in words, abortInFlight's reason as it is. */
-  private async call<T>(operation: string, carriesSse: boolean, work: () => Promise<T>, deadline = this.callDeadline()): Promise<T> {
+  private async call<T>(operation: string, work: () => Promise<T>, options: CallOptions = {}): Promise<T> {
     try {
-      return await this.scoped(operation, deadline, work);
+      return await this.scoped(operation, options.deadline ?? this.callDeadline(), work);
     } catch (err) {
-      throw this.abortReasons.has(err as object) ? err : this.failure(err, operation, carriesSse);
+      throw this.abortReasons.has(err as object) ? err : this.failure(err, operation, { carriesSse: options.carriesSse ?? false });
     }
   }
 
@@ -539,7 +543,7 @@ export class BackupBucket {
     return { ms, error: () => new S3TimeoutError('transfer', ms, { bytes, minBytesPerSec: this.timeouts.minBytesPerSec }) };
   }
 
-  private failure(err: unknown, operation: string, carriesSse: boolean): S3Failure {
+  private failure(err: unknown, operation: string, { carriesSse = false }: { carriesSse?: boolean } = {}): S3Failure {
     const sse = carriesSse && this.destination.sse !== 'none' ? this.destination.sse : undefined;
     return describeS3Error(err, { endpoint: this.destination.endpoint, bucket: this.bucket, accessKey: this.destination.accessKey, operation, ...(sse ? { sse } : {}) });
   }

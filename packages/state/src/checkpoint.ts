@@ -2,6 +2,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { StateError } from './errors.js';
+import { DIR_MODE } from './file-modes.js';
 import { LOW_MEMORY_TUNING, RocksStore, type BatchOperation, type StoreCursor } from './rocks-store.js';
 import { STORE_NAMES, perStore, type PerStore } from './stores.js';
 import type { WriteGate } from './write-gate.js';
@@ -74,7 +75,7 @@ export async function writeCheckpoint(
 }
 
 async function prepareEmptyDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdir(dir, { recursive: true, mode: DIR_MODE });
   if ((await readdir(dir)).length > 0) {
     throw new StateError('CHECKPOINT_TARGET_EXISTS', `checkpoint folder ${dir} is not empty; refusing to mix states`);
   }

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { DIR_MODE } from './file-modes.js';
 import { writeCheckpoint, type CheckpointOptions, type CheckpointReport } from './checkpoint.js';
 import { StateError } from './errors.js';
 import { IamReader } from './iam.js';
@@ -46,7 +47,7 @@ export class ControlPlaneState {
 
   static async open(options: OpenStateOptions): Promise<ControlPlaneState> {
     const create = (options.create ?? false) && !(options.readOnly ?? false);
-    if (create) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    if (create) mkdirSync(options.dataDir, { recursive: true, mode: DIR_MODE });
     else assertStoresPresent(options.dataDir);
     const opened: Partial<PerStore<RocksStore>> = {};
     try {

@@ -22,3 +22,4 @@ export { LOW_MEMORY_TUNING, RocksStore, type OpenStoreOptions } from './rocks-st
 export type { Transaction } from './transaction.js';
 export { WriteGate } from './write-gate.js';
 export { seal, unseal, deriveMasterDek, AuthenticationFailed, type SealedBox } from './crypto.js';
+export { DIR_MODE, FILE_MODE } from './file-modes.js';
