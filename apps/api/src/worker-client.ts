@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CONTROL_JOBS, type ControlJobData, type ControlOutcome } from '@chango/contracts';
+import { CONTROL_JOB_OPTIONS, CONTROL_JOBS, type ControlJobData, type ControlOutcome } from '@chango/contracts';
 import { HttpError } from './http-errors.js';
 import type { JobQueues } from './queues.js';
 
@@ -16,12 +16,7 @@ const JOB_NAMES: Record<ControlJobData['op'], string> = {
  */
 export async function askWorker<T>(queues: JobQueues, request: ControlJobData, waitMs: number): Promise<T> {
   const job = await queues.call(() =>
-    queues.control.add(JOB_NAMES[request.op], request, {
-      jobId: randomUUID(),
-      attempts: 1,
-      removeOnComplete: { age: 300 },
-      removeOnFail: { age: 3600 },
-    }),
+    queues.control.add(JOB_NAMES[request.op], request, { jobId: randomUUID(), ...CONTROL_JOB_OPTIONS }),
   );
   let outcome: ControlOutcome<T>;
   try {

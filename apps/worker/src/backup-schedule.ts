@@ -1,11 +1,6 @@
 import type { Queue } from 'bullmq';
-import { BACKUP_JOB, BACKUP_SCHEDULER_ID, type BackupDestination, type BackupJobData } from '@chango/contracts';
+import { BACKUP_JOB, BACKUP_SCHEDULER_ID, backupJobOptions, type BackupDestination, type BackupJobData, type RetryPolicy } from '@chango/contracts';
 import type { Logger } from '@chango/telemetry';
-
-export interface ScheduleJobOptions {
-  attempts: number;
-  backoffMs: number;
-}
 
 /**
  * Keeps BullMQ's job scheduler equal to the stored destination's schedule.
@@ -16,7 +11,7 @@ export interface ScheduleJobOptions {
 export class BackupSchedule {
   constructor(
     private readonly queue: Queue<BackupJobData>,
-    private readonly jobOptions: ScheduleJobOptions,
+    private readonly retry: RetryPolicy,
     private readonly log: Logger,
   ) {}
 
@@ -34,12 +29,7 @@ export class BackupSchedule {
     await this.queue.upsertJobScheduler(BACKUP_SCHEDULER_ID, wanted, {
       name: BACKUP_JOB,
       data: { trigger: 'schedule', requestedBy: 'schedule' },
-      opts: {
-        attempts: this.jobOptions.attempts,
-        backoff: { type: 'exponential', delay: this.jobOptions.backoffMs },
-        removeOnComplete: { count: 1000 },
-        removeOnFail: { count: 1000 },
-      },
+      opts: backupJobOptions(this.retry),
     });
     const after = await this.queue.getJobScheduler(BACKUP_SCHEDULER_ID);
     this.log.info({ schedule: wanted.pattern, timezone: wanted.tz, nextRunAt: after?.next ? new Date(after.next).toISOString() : null, restored: !current }, 'backup schedule set');

@@ -4,6 +4,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import {
   QUEUES,
   VERIFY_JOB,
+  backupJobOptions,
   WORKER_HEARTBEAT_EVERY_MS,
   redisKeys,
   workerTransportKey,
@@ -76,12 +77,7 @@ async function main(): Promise<void> {
   };
   const replica = new DestinationReplica({ redis, prefix: config.queuePrefix, state, rootSecret: config.rootSecret, nodeId: config.nodeId, log, adopted: reconcileSchedule });
   const queueVerify = async (key: string) => {
-    await backupQueue.add(VERIFY_JOB, { key, requestedBy: config.nodeId }, {
-      attempts: config.backupAttempts,
-      backoff: { type: 'exponential', delay: config.backupBackoffMs },
-      removeOnComplete: { count: 1000 },
-      removeOnFail: { count: 1000 },
-    });
+    await backupQueue.add(VERIFY_JOB, { key, requestedBy: config.nodeId }, backupJobOptions({ attempts: config.backupAttempts, backoffMs: config.backupBackoffMs }));
   };
 
   const lease = new LeaderLease(redis, config.queuePrefix, config.nodeId, config.leaderLeaseMs, {

@@ -73,3 +73,21 @@ export function redisKeys(prefix: string) {
     pendingDiscards: `${prefix}:pending-discards`,
   };
 }
+
+/** How a failed backup or drill is retried: this many attempts in all, the first retry after backoffMs, doubling. */
+export interface RetryPolicy {
+  attempts: number;
+  backoffMs: number;
+}
+
+/**
+ * The BullMQ options of every backup and drill job, wherever it is queued (the
+ * api, the schedule, the drill after a scheduled backup): retried with
+ * exponential backoff; the newest 1,000 finished jobs stay in the history.
+ */
+export function backupJobOptions(retry: RetryPolicy) {
+  return { attempts: retry.attempts, backoff: { type: 'exponential', delay: retry.backoffMs }, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } };
+}
+
+/** The BullMQ options of a control job (the api asking the worker): one attempt, kept 5 minutes after, an hour when it failed. */
+export const CONTROL_JOB_OPTIONS = { attempts: 1, removeOnComplete: { age: 300 }, removeOnFail: { age: 3600 } };

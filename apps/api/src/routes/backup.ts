@@ -4,6 +4,7 @@ import { Job } from 'bullmq';
 import {
   BACKUP_DEDUPLICATION_ID,
   BACKUP_JOB,
+  backupJobOptions,
   DestinationUpdateSchema,
   ObjectsPageSchema,
   VERIFY_DEDUPLICATION_ID,
@@ -62,10 +63,7 @@ export function backupRoutes({ config, queues, tokens, log, throttle }: BackupRo
       queues.backup.add(name, data, {
         jobId: requestedId,
         deduplication: { id: deduplicationId },
-        attempts: config.backupAttempts,
-        backoff: { type: 'exponential', delay: config.backupBackoffMs },
-        removeOnComplete: { count: 1000 },
-        removeOnFail: { count: 1000 },
+        ...backupJobOptions({ attempts: config.backupAttempts, backoffMs: config.backupBackoffMs }),
       }),
     );
     const jobId = added.id ?? requestedId;
