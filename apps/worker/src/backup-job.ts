@@ -17,7 +17,7 @@ import {
   type CommittingFacts,
   type SkippedBackup,
 } from '@chango/contracts';
-import { BackupBucket, S3Failure } from '@chango/s3';
+import { BackupBucket } from '@chango/s3';
 import type { ControlPlaneState } from '@chango/state';
 import type { Logger } from '@chango/telemetry';
 import type { WorkerConfig } from './config.js';
@@ -174,10 +174,7 @@ async function produceBackup(job: BackupJob, ctx: BackupContext, frame: RunFrame
  * redone (which would remove it as a leftover).
  */
 async function recoverCommitted(job: BackupJob, bucket: BackupBucket, earlier: BackupAttempt, ctx: BackupContext): Promise<BackupResult | undefined> {
-  const sidecar = await bucket.readSidecar(earlier.key).catch((err: unknown) => {
-    if (err instanceof S3Failure && err.kind === 'not-found') return undefined;
-    throw err;
-  });
+  const sidecar = await bucket.readSidecar(earlier.key);
   if (!sidecar) return undefined;
   if (!earlier.committing || earlier.committing.sha256 !== sidecar) {
     // Never ours to claim, never ours to delete: a sidecar this attempt did not write (by hand? tampering?).

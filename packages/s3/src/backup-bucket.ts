@@ -55,10 +55,9 @@ export interface BackupBucketOptions {
   timeouts?: Partial<S3Timeouts>;
 }
 
-/** How one call is made: whether its request carries the SSE header (a refusal then names SSE), and its deadline (the call timeout by default). */
+/** How one call is made: whether its request carries the SSE header (a refusal then names SSE). */
 interface CallOptions {
   carriesSse?: boolean;
-  deadline?: Deadline;
 }
 
 /** A deadline of one call, and the error it ends the call with. */
@@ -261,10 +260,7 @@ export class BackupBucket {
       throw new S3Failure('other', `${key} is not a chango backup key under prefix '${this.destination.prefix}' (expected ${this.destination.prefix}chango-<YYYYMMDDTHHMMSSZ>-<uuid>.tar.gz)`, false, 'NotABackupKey');
     }
     const stat = await this.call(`looking up ${key}`, () => this.client.statObject(this.bucket, key));
-    const sidecarSha256 = (await this.readSidecar(key).catch((err: unknown) => {
-      if (err instanceof S3Failure && err.kind === 'not-found') return undefined;
-      throw err;
-    })) ?? null;
+    const sidecarSha256 = (await this.readSidecar(key)) ?? null;
     const stream = await this.download(key, stat.size);
     return { key, stream, size: stat.size, metadataSha256: stat.metaData[META_SHA256] ?? null, sidecarSha256 };
   }
@@ -414,11 +410,8 @@ export class BackupBucket {
     const place = this.place(objectKey);
     const known = memory.get(place, etag);
     if (known !== undefined) return known;
-    const value = (await read().catch((err: unknown) => {
-      // Deleted between the listing and the read (retention, by hand): as if the listing had not shown it.
-      if (err instanceof S3Failure && err.kind === 'not-found') return undefined;
-      throw err;
-    })) ?? null;
+    // Undefined too when deleted between the listing and the read (retention, by hand): as if the listing had not shown it.
+    const value = (await read()) ?? null;
     memory.set(place, etag, value);
     return value;
   }
@@ -438,24 +431,27 @@ export class BackupBucket {
     return { objects, truncated: page.isTruncated, continuation: page.nextContinuationToken ?? '' };
   };
 
-  /** The checksum in `<key>.sha256`; undefined when the sidecar does not hold one. */
+  /** The checksum in `<key>.sha256`; undefined when there is no sidecar, or it does not hold one. */
   async readSidecar(key: string): Promise<string | undefined> {
-    return parseSidecar(await this.readSmallObject(sidecarKey(key)));
+    const body = await this.readSmallObject(sidecarKey(key));
+    return body === undefined ? undefined : parseSidecar(body);
   }
 
-  /** The drill record `<key>.verify.json`; undefined when it is not one (written by hand, damaged). */
+  /** The drill record `<key>.verify.json`; undefined when there is none, or it is not one (written by hand, damaged). */
   async readVerification(key: string): Promise<VerificationRecord | undefined> {
+    const body = await this.readSmallObject(verifyRecordKey(key));
+    if (body === undefined) return undefined;
     try {
-      const record = JSON.parse(await this.readSmallObject(verifyRecordKey(key))) as VerificationRecord;
+      const record = JSON.parse(body) as VerificationRecord;
       return typeof record.ok === 'boolean' && typeof record.verifiedAt === 'string' ? record : undefined;
-    } catch (err) {
-      if (err instanceof S3Failure) throw err;
+    } catch {
       return undefined;
     }
   }
 
-  private async readSmallObject(key: string): Promise<string> {
-    return this.call(`reading ${key}`, async () => {
+  /** A sidecar's or drill record's text; undefined when the object does not exist (never written, or deleted meanwhile). */
+  private async readSmallObject(key: string): Promise<string | undefined> {
+    const read = this.call(`reading ${key}`, async () => {
       const stream = await this.client.getObject(this.bucket, key);
       const chunks: Buffer[] = [];
       let bytes = 0;
@@ -470,14 +466,18 @@ export class BackupBucket {
       }
       return Buffer.concat(chunks).toString('utf8');
     });
+    return read.catch((err: unknown) => {
+      if (err instanceof S3Failure && err.kind === 'not-found') return undefined;
+      throw err;
+    });
   }
 
-  /** One bounded call (deadline: the call timeout unless given); failures in words, abortInFlight's reason as it is. */
+  /** One bounded call (deadline: the call timeout); failures in words, abortInFlight's reason as it is. */
   private async call<T>(operation: string, work: () => Promise<T>, options: CallOptions = {}): Promise<T> {
     try {
-      return await this.scoped(operation, options.deadline ?? this.callDeadline(), work);
+      return await this.scoped(operation, this.callDeadline(), work);
     } catch (err) {
-      throw this.abortReasons.has(err as object) ? err : this.failure(err, operation, { carriesSse: options.carriesSse ?? false });
+      throw this.abortReasons.has(err as object) ? err : this.failure(err, operation, options);
     }
   }
 
@@ -543,7 +543,7 @@ export class BackupBucket {
     return { ms, error: () => new S3TimeoutError('transfer', ms, { bytes, minBytesPerSec: this.timeouts.minBytesPerSec }) };
   }
 
-  private failure(err: unknown, operation: string, { carriesSse = false }: { carriesSse?: boolean } = {}): S3Failure {
+  private failure(err: unknown, operation: string, { carriesSse = false }: CallOptions = {}): S3Failure {
     const sse = carriesSse && this.destination.sse !== 'none' ? this.destination.sse : undefined;
     return describeS3Error(err, { endpoint: this.destination.endpoint, bucket: this.bucket, accessKey: this.destination.accessKey, operation, ...(sse ? { sse } : {}) });
   }
