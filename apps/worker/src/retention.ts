@@ -56,7 +56,7 @@ export async function applyRetention(bucket: BackupBucket, ctx: RetentionContext
   const applied = appliedRetention(destination.retention);
   try {
     const newest = await newestKept(bucket, applied.rule);
-    const walkId = `${destination.endpoint}\u0000${destination.bucket}\u0000${destination.prefix}`;
+    const walkId = bucket.destinationId;
     const walk = newest?.reachedOldest ? undefined : (walks.get(walkId) ?? { next: firstArchiveBound(destination.prefix), archives: 0, committed: 0, bytes: 0 });
     const walked = walk ? await bucket.walk(walk.next) : undefined;
 

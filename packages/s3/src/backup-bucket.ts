@@ -15,7 +15,7 @@ import { CallScope, createBoundedAgent, runInScope, type BoundedAgent } from './
 import { createS3Client, sseHeaders, UPLOAD_PART_BYTES } from './client.js';
 import { describeS3Error, S3Failure } from './errors.js';
 import { mapLimited } from './map-limited.js';
-import { RememberedObjects } from './remembered-objects.js';
+import { BoundedLru } from './bounded-lru.js';
 import { resolveS3Timeouts, S3TimeoutError, transferDeadlineMs, type S3Timeouts } from './timeouts.js';
 
 /** User metadata on every archive (minio sends them as x-amz-meta-…; statObject gives them back without the prefix). */
@@ -30,17 +30,17 @@ export interface BackupPage {
 
 /** Sidecars and drill records read at most this many at a time while describing a page. */
 const DESCRIBE_CONCURRENCY = 8;
-/** Facts remembered per process: a few MiB at most, whatever the destinations hold. */
-const rememberedSidecars = new RememberedObjects<string | null>(20_000);
-const rememberedRecords = new RememberedObjects<VerificationRecord | null>(20_000);
+/**
+ * What a sidecar or drill record said, by where it lives and its ETag. A
+ * sidecar is written once, when its backup commits, and a drill record only
+ * when a drill runs again — either way its ETag changes with its content — so
+ * what was read is good while the listing shows the same ETag; a new ETag is
+ * a miss, and the new content is read (and checked) like the first.
+ */
+const rememberedSidecars = new BoundedLru<string | null>(20_000);
+const rememberedRecords = new BoundedLru<VerificationRecord | null>(20_000);
 /** Per destination: what the last seek learned (the time between its backups, whether they are few), where the next starts looking. */
-const seekHints = new Map<string, SeekHint>();
-
-function rememberHint(place: string, hint: SeekHint): void {
-  seekHints.delete(place);
-  seekHints.set(place, hint);
-  if (seekHints.size > 64) seekHints.delete(seekHints.keys().next().value as string);
-}
+const seekHints = new BoundedLru<SeekHint>(64);
 
 export interface ArchiveFacts {
   size: number;
@@ -128,6 +128,11 @@ export class BackupBucket {
 
   get bucket(): string {
     return this.destination.bucket;
+  }
+
+  /** Which backups these are (endpoint, bucket, prefix): what this process remembers of them is kept under it. */
+  get destinationId(): string {
+    return `${this.destination.endpoint}\u0000${this.bucket}\u0000${this.destination.prefix}`;
   }
 
   /**
@@ -362,11 +367,10 @@ export class BackupBucket {
    * sizes, times and ETags: nothing is read.
    */
   async seekNewest(request: Omit<SeekRequest, 'prefix' | 'hint'>): Promise<SeekResult> {
-    const place = this.place('');
-    const known = seekHints.get(place);
+    const known = seekHints.get(this.destinationId);
     const result = await seekNewest(this.listRequest, { ...request, prefix: this.destination.prefix, hint: known });
     // Whether the newest window holds every archive is learned from the newest page only: a cursor's last page always does.
-    rememberHint(place, { spacing: result.hint.spacing ?? known?.spacing, fromFirst: request.before === undefined ? result.hint.fromFirst : known?.fromFirst });
+    seekHints.set(this.destinationId, { spacing: result.hint.spacing ?? known?.spacing, fromFirst: request.before === undefined ? result.hint.fromFirst : known?.fromFirst });
     return result;
   }
 
@@ -377,7 +381,7 @@ export class BackupBucket {
 
   /**
    * What a listing says of archives: the checksum from each sidecar and the
-   * verdict of each drill record, read once per ETag (see RememberedObjects)
+   * verdict of each drill record, read once per ETag (see rememberedSidecars)
    * and at most DESCRIBE_CONCURRENCY at a time.
    */
   async describe(archives: readonly ListedArchive[]): Promise<BackupObject[]> {
@@ -406,20 +410,16 @@ export class BackupBucket {
   }
 
   /** What `read` gives for an object at this ETag, read once and then remembered; null for nothing usable or an object already gone. */
-  private async rememberedRead<T>(memory: RememberedObjects<T | null>, objectKey: string, etag: string, read: () => Promise<T | undefined>): Promise<T | null> {
-    const place = this.place(objectKey);
-    const known = memory.get(place, etag);
+  private async rememberedRead<T>(memory: BoundedLru<T | null>, objectKey: string, etag: string, read: () => Promise<T | undefined>): Promise<T | null> {
+    const place = `${this.destinationId}\u0000${objectKey}\u0000${etag}`;
+    const known = memory.get(place);
     if (known !== undefined) return known;
     // Undefined too when deleted between the listing and the read (retention, by hand): as if the listing had not shown it.
     const value = (await read()) ?? null;
-    memory.set(place, etag, value);
+    memory.set(place, value);
     return value;
   }
 
-  /** Where an object lives, as the remembered facts and hints key it. */
-  private place(key: string): string {
-    return `${this.destination.endpoint}\u0000${this.bucket}\u0000${this.destination.prefix}\u0000${key}`;
-  }
 
   /** One ListObjectsV2 request under the prefix (not into subfolders), bounded like every call. */
   private readonly listRequest: ListRequest = async ({ startAfter, continuation, maxKeys }) => {

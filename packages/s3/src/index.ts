@@ -1,6 +1,6 @@
 export { firstArchiveBound, groupArchives, MAX_KEYS_PER_REQUEST, newestFirst, seekNewest, startAfterTime, walkPage, type ListedArchive, type ListedObject, type ListRequest, type SeekHint, type SeekRequest, type SeekResult, type WalkPage } from './archive-listing.js';
 export { BackupBucket, expectedChecksum, META_BACKUP_ID, META_SHA256, type ArchiveFacts, type BackupBucketOptions, type BackupPage, type OpenedArchive } from './backup-bucket.js';
-export { RememberedObjects } from './remembered-objects.js';
+export { BoundedLru } from './bounded-lru.js';
 export { BoundedHttpAgent, BoundedHttpsAgent, createBoundedAgent, type BoundedAgent } from './bounded-agent.js';
 export { createS3Client, sseHeaders, UPLOAD_PART_BYTES, type S3Location } from './client.js';
 export { describeS3Error, S3Failure, type S3FailureKind, type S3Context } from './errors.js';
