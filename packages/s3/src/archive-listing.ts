@@ -102,8 +102,8 @@ export interface WalkPage {
  */
 export async function walkPage(list: ListRequest, prefix: string, startAfter: string, maxKeys = MAX_KEYS_PER_REQUEST): Promise<WalkPage> {
   const page = await list({ startAfter, continuation: '', maxKeys });
-  if (!page.truncated) return { archives: groupArchives(prefix, page.objects), next: null };
   const archives = groupArchives(prefix, page.objects);
+  if (!page.truncated) return { archives, next: null };
   const lastName = page.objects.at(-1)?.name ?? startAfter;
   const tail = archives.at(-1);
   // The page ended on an archive or one of its siblings: the rest of its siblings may follow. Start the next page before it.
@@ -167,7 +167,7 @@ export async function seekNewest(list: ListRequest, request: SeekRequest): Promi
   let shortBy: number | undefined;
   // Aim for a window of about twice what is needed; with no hint, or few backups last time, list from the first
   // archive (one request when there are few; a wrong guess costs one request and teaches the spacing).
-  let start: number | undefined = spacing !== undefined && !request.hint?.fromFirst ? upper - spacing * need * 2 - 1000 : undefined;
+  let start: number | undefined = spacing !== undefined && !request.hint?.fromFirst ? aimedStart(upper, need, spacing) : undefined;
 
   for (let round = 0; ; round += 1) {
     if (start !== undefined && start < EARLIEST_MS) start = undefined;
@@ -208,7 +208,7 @@ export async function seekNewest(list: ListRequest, request: SeekRequest): Promi
  * short (at least 4, 16 when it held none); else halfway between.
  */
 function nextStart(upper: number, need: number, spacing: number | undefined, tooFew: number, tooMany: number | undefined, shortBy: number | undefined): number | undefined {
-  const guess = spacing !== undefined ? upper - spacing * need * 2 - 1000 : undefined;
+  const guess = spacing !== undefined ? aimedStart(upper, need, spacing) : undefined;
   const low = tooMany ?? EARLIEST_MS;
   if (guess !== undefined && guess > low && guess < tooFew) return guess;
   if (tooMany === undefined) {
@@ -216,6 +216,11 @@ function nextStart(upper: number, need: number, spacing: number | undefined, too
     return further < EARLIEST_MS ? undefined : further;
   }
   return Math.floor((tooMany + tooFew) / 2);
+}
+
+/** A window start that should hold about twice the archives needed, backups being `spacing` apart (and a second more, for the one of `upper`). */
+function aimedStart(upper: number, need: number, spacing: number): number {
+  return upper - spacing * need * 2 - 1000;
 }
 
 /** The mean time between consecutive archives (newest first), or undefined with fewer than two. */
