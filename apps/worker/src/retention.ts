@@ -98,9 +98,13 @@ export async function applyRetention(bucket: BackupBucket, ctx: RetentionContext
   }
 }
 
-/** The newest archives a rule keeps, found from the newest end; undefined when the rule keeps everything. */
+/**
+ * The newest archives a rule keeps, found from the newest end; undefined when
+ * the rule keeps everything. An applied rule (appliedRetention) is keepAll or
+ * has keepLast or maxAgeDays: "no rule" has become the default by then.
+ */
 async function newestKept(bucket: BackupBucket, rule: RetentionPolicy) {
-  if (rule.keepAll || (rule.keepLast === undefined && rule.maxAgeDays === undefined)) return undefined;
+  if (rule.keepAll) return undefined;
   return bucket.seekNewest({ need: rule.keepLast ?? 1, counts: (archive) => archive.sidecar !== null });
 }
 
