@@ -61,6 +61,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import * as Minio from 'minio';
+import { isProcessRunning } from '@chango/restore';
 
 const execFileAsync = promisify(execFile);
 
@@ -266,17 +267,8 @@ async function sweepStaleDirs(): Promise<void> {
     } catch {
       continue; // not ours to judge (or still being created)
     }
-    if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid || isAlive(owner)) continue;
+    if (!Number.isInteger(owner) || owner <= 0 || owner === process.pid || isProcessRunning(owner)) continue;
     await rm(dir, { recursive: true, force: true }).catch(() => {});
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

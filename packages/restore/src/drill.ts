@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import type { Manifest } from '@chango/archive';
 import { RestoreError } from './errors.js';
 import { extractVerified } from './extract.js';
+import { isProcessRunning } from './process-liveness.js';
 import { checkStores, type StoreCheck } from './store-check.js';
 import { DIR_MODE } from '@chango/state';
 
@@ -58,19 +59,9 @@ async function removeDeadDrillFolders(workDir: string): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await readdir(workDir)) {
     const pid = Number(/^\.chango-drill-(\d+)-/.exec(name)?.[1]);
-    if (!pid || pid === process.pid || isRunning(pid)) continue;
+    if (!pid || pid === process.pid || isProcessRunning(pid)) continue;
     await rm(join(workDir, name), { recursive: true, force: true });
     removed.push(join(workDir, name));
   }
   return removed;
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it runs, as another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -12,6 +12,7 @@ export { assertStoresNotInUse } from './stores-in-use.js';
 export { resolveOwner, type Owner } from './owner.js';
 export { restoreInto, type RestoreOptions, type RestoreReport } from './restore.js';
 export { drill, type DrillReport } from './drill.js';
+export { isProcessRunning } from './process-liveness.js';
 export { planEntry, type EntryPlan } from './entry-policy.js';
 export { parseManifest, MAX_MANIFEST_BYTES } from './manifest-schema.js';
 export { lockForRestore, RESTORE_LOCK_DIR, STAGING_PREFIX, type RestoreLock } from './restore-lock.js';
