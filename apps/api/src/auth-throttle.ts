@@ -52,7 +52,7 @@ export class AuthThrottle {
 
   /** Counts a request refused with 429 (for the metrics). */
   async recordThrottled(): Promise<void> {
-    await this.run(`return redis.call('hincrby', KEYS[1], ARGV[1], 1)`, [redisKeys(this.queues.prefix).counters], [COUNTER_FIELDS.authThrottled]);
+    await this.quietly(() => this.queues.redis.hincrby(redisKeys(this.queues.prefix).counters, COUNTER_FIELDS.authThrottled, 1), undefined);
   }
 
   private key(address: string): string {
@@ -61,12 +61,19 @@ export class AuthThrottle {
 
   /** A script whose answer is [count, ms left]; [0, 0] when Redis did not answer. */
   private async run(script: string, keys: string[], args: string[]): Promise<[number, number]> {
+    return this.quietly(async () => {
+      const [count, left] = (await this.queues.redis.eval(script, keys.length, ...keys, ...args)) as [number, number];
+      return [Number(count), Number(left)];
+    }, [0, 0]);
+  }
+
+  /** A bounded Redis call; `otherwise` when Redis did not answer (throttling is a second line: never a reason to refuse). */
+  private async quietly<T>(work: () => Promise<T>, otherwise: T): Promise<T> {
     try {
-      const answer = await this.queues.call(() => this.queues.redis.eval(script, keys.length, ...keys, ...args));
-      return Array.isArray(answer) ? [Number(answer[0]), Number(answer[1])] : [Number(answer), 0];
+      return await this.queues.call(work);
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'authentication throttle: Redis did not answer; not throttling this request');
-      return [0, 0];
+      return otherwise;
     }
   }
 }
