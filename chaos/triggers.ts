@@ -8,6 +8,7 @@
  * phase was the one aimed at (a fault in the wrong phase fails the case as a harness error).
  */
 import type { FaultProxy } from '../dev/fault-proxy.js';
+import type { CaseScope } from './scope.js';
 import { POLL_MS } from './settings.js';
 import { jobView, pollUntil } from './service.js';
 import type { Stack } from '../test/support/stack.js';
@@ -24,6 +25,14 @@ export class PhaseWatcher {
   private readonly waiters: { phase: Phase; action?: () => void; resolve: () => void }[] = [];
   private readonly tails = new Map<number, string>();
   private readonly untap: () => void;
+
+  /** A watcher on a world's Redis tap, stopped with the case (`who` names the cases that need the tap, for the error). */
+  static start(redisTap: FaultProxy | undefined, scope: CaseScope, who: string): PhaseWatcher {
+    if (!redisTap) throw new Error(`${who} need the Redis tap`);
+    const watcher = new PhaseWatcher(redisTap);
+    scope.after(() => watcher.stop(), 'stop phase watcher');
+    return watcher;
+  }
 
   constructor(redisTap: FaultProxy) {
     this.untap = redisTap.tap(({ direction, connection, chunk }) => {

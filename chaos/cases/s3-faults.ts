@@ -53,10 +53,7 @@ function modeFor(fault: S3Fault, where: Where): FaultMode {
 async function s3Case(ctx: CaseContext, fault: S3Fault, where: Where): Promise<void> {
   const { record } = ctx;
   const world = await World.create(ctx, { components: STATE.components, users: STATE.users });
-  const tap = world.redisTap;
-  if (!tap) throw new Error('the S3 cases need the Redis tap');
-  const watcher = new PhaseWatcher(tap);
-  ctx.scope.after(() => watcher.stop(), 'stop phase watcher');
+  const watcher = PhaseWatcher.start(world.redisTap, ctx.scope, 'the S3 cases');
   const phase = where === 'upload' ? 'upload' : 'verify';
   const rate = where === 'upload' ? RATES.upload : RATES.readBack;
   const extraMs = (ARCHIVE_ESTIMATE_BYTES / rate) * 1000;

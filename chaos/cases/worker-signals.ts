@@ -46,10 +46,7 @@ export function workerSignalCases(): ChaosCase[] {
 async function signalCase(ctx: CaseContext, phase: BackupPhaseName, signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
   const { record } = ctx;
   const world = await World.create(ctx, { components: STATE.components, users: STATE.users });
-  const tap = world.redisTap;
-  if (!tap) throw new Error('the worker-signal cases need the Redis tap');
-  const watcher = new PhaseWatcher(tap);
-  ctx.scope.after(() => watcher.stop(), 'stop phase watcher');
+  const watcher = PhaseWatcher.start(world.redisTap, ctx.scope, 'the worker-signal cases');
 
   // Aim: the signal goes out synchronously at the chosen point; `landedIn` is what the worker last reported then.
   let landedIn: Phase | undefined;
