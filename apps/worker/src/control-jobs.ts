@@ -51,10 +51,7 @@ export async function runControlJob(job: Job<ControlJobData, AnyOutcome>, ctx: C
 async function saveDestination(data: Extract<ControlJobData, { op: 'config.put' }>, ctx: ControlContext): Promise<AnyOutcome> {
   // The api validated already; check again here, where it is stored: the worker trusts nothing from Redis.
   const parsed = DestinationUpdateSchema.omit({ secretKey: true }).safeParse(data.update);
-  if (!parsed.success) {
-    const first = fieldErrors(parsed.error)[0];
-    return { ok: false, status: 400, error: 'invalid_config', message: first?.message ?? 'invalid config', ...(first ? { field: first.field } : {}) };
-  }
+  if (!parsed.success) return refused('invalid_config', parsed.error);
   const stored = await ctx.state.metadata.backupDestination();
   const secretKey = data.sealedSecretKey ? openSealedForWorker(data.sealedSecretKey, ctx.transportKey) : stored?.secretKey;
   if (!secretKey) {
@@ -72,10 +69,7 @@ async function saveDestination(data: Extract<ControlJobData, { op: 'config.put' 
 
 async function listObjects(page: ObjectsPage, ctx: ControlContext): Promise<AnyOutcome> {
   const parsed = ObjectsPageSchema.safeParse(page);
-  if (!parsed.success) {
-    const first = fieldErrors(parsed.error)[0];
-    return { ok: false, status: 400, error: 'invalid_query', message: first?.message ?? 'invalid page', ...(first ? { field: first.field } : {}) };
-  }
+  if (!parsed.success) return refused('invalid_query', parsed.error);
   const destination = await ctx.state.metadata.backupDestination();
   if (!destination) return { ok: false, status: 404, error: 'not_configured', message: 'no backup destination is configured: PUT /admin/api/backup/config first' };
   const { limit, cursor } = parsed.data;
@@ -89,4 +83,10 @@ async function listObjects(page: ObjectsPage, ctx: ControlContext): Promise<AnyO
     if (err instanceof S3Failure) return { ok: false, status: 502, error: `s3_${err.kind.replace('-', '_')}`, message: err.message };
     throw err;
   }
+}
+
+/** A request the worker turns down as invalid: a 400 naming the first field at fault. */
+function refused(error: string, invalid: Parameters<typeof fieldErrors>[0]): AnyOutcome {
+  const first = fieldErrors(invalid)[0];
+  return { ok: false, status: 400, error, message: first?.message ?? 'invalid request', ...(first ? { field: first.field } : {}) };
 }

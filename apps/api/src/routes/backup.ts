@@ -157,13 +157,7 @@ export function backupRoutes({ config, queues, tokens, log, throttle }: BackupRo
 
 /** Query parameters, validated by `schema`: 400 naming every parameter at fault. */
 function parseQuery<T>(schema: BodySchema<T>, values: Record<string, unknown>): T {
-  const defined = Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined));
-  const parsed = schema.safeParse(defined);
-  if (!parsed.success) {
-    const fields = fieldErrors(parsed.error);
-    throw new HttpError(400, 'invalid_query', fields.map((f) => `${f.field} ${f.message}`).join('; '), fields);
-  }
-  return parsed.data;
+  return validated(schema, Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)), 'invalid_query');
 }
 
 /** What parseJsonBody needs of a schema from @chango/contracts (so this app needs no zod of its own). */
@@ -174,7 +168,12 @@ interface BodySchema<T> {
 /** The JSON body, validated by `schema`: 415 when it is not JSON, 400 naming every field at fault. */
 function parseJsonBody<T>(req: Request, schema: BodySchema<T>, error: string): T {
   requireJsonBody(req);
-  const parsed = schema.safeParse(req.body);
+  return validated(schema, req.body, error);
+}
+
+/** `value` as `schema` has it, or a 400 `error` naming every field at fault. */
+function validated<T>(schema: BodySchema<T>, value: unknown, error: string): T {
+  const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const fields = fieldErrors(parsed.error);
   throw new HttpError(400, error, fields.map((f) => `${f.field} ${f.message}`).join('; '), fields);
