@@ -38,6 +38,8 @@ export interface WorldOptions {
   ownRedis?: OwnRedis;
   /** CHANGO_WORK_DIR; the default is the Stack's `<data>/.backup-work`. */
   workDir?: string;
+  /** S3 bounds and retries at the shipped defaults instead of the suite's short ones (settings.ts). */
+  defaultBounds?: boolean;
 }
 
 export class World {
@@ -80,7 +82,7 @@ export class World {
 
     const workerRedis = options.ownRedis?.url ?? redisTap?.url ?? REDIS_URL;
     const apiRedis = options.ownRedis?.url ?? REDIS_URL;
-    const env: Record<string, string> = { ...serviceEnv({ gzipLevel: options.gzipLevel }), REDIS_URL: workerRedis };
+    const env: Record<string, string> = { ...serviceEnv({ gzipLevel: options.gzipLevel, defaultBounds: options.defaultBounds }), REDIS_URL: workerRedis };
     if (options.workDir) env.CHANGO_WORK_DIR = options.workDir;
     const stack = await Stack.start(
       { after: (fn) => scope.after(fn, 'stop stack') },

@@ -13,7 +13,7 @@ export const SERVICE = {
   leaderLeaseMs: 3_000,
   backoffMs: 500,
   attempts: 3,
-  /** Being added to the service now (packages/s3); passed so the cases test them once they land. */
+  /** Short S3 bounds, so a case with a silent destination ends in seconds (the scheduled-defaults case keeps the defaults). */
   s3IdleTimeoutMs: 3_000,
   s3ConnectTimeoutMs: 2_000,
   s3CallTimeoutMs: 10_000,
@@ -109,16 +109,27 @@ export function phaseBoundMs(extraMs = 0): number {
 /** Polling period of the job views. */
 export const POLL_MS = 100;
 
-/** Environment of worker and api in every case. */
-export function serviceEnv(overrides: { gzipLevel?: number } = {}): Record<string, string> {
+/** The shipped retry defaults (README configuration table): what a case run with `defaultBounds` gets. */
+export const DEFAULT_RETRY = { attempts: 3, backoffMs: 10_000 } as const;
+
+/**
+ * Environment of worker and api in every case. `defaultBounds` leaves the S3 bounds and the
+ * retries at the shipped defaults (the scheduled-defaults case checks the README's numbers).
+ */
+export function serviceEnv(overrides: { gzipLevel?: number; defaultBounds?: boolean } = {}): Record<string, string> {
+  const shortened: Record<string, string> = overrides.defaultBounds
+    ? {}
+    : {
+        CHANGO_BACKUP_BACKOFF_MS: String(SERVICE.backoffMs),
+        CHANGO_BACKUP_ATTEMPTS: String(SERVICE.attempts),
+        CHANGO_S3_IDLE_TIMEOUT_MS: String(SERVICE.s3IdleTimeoutMs),
+        CHANGO_S3_CONNECT_TIMEOUT_MS: String(SERVICE.s3ConnectTimeoutMs),
+        CHANGO_S3_CALL_TIMEOUT_MS: String(SERVICE.s3CallTimeoutMs),
+      };
   return {
     CHANGO_JOB_LOCK_MS: String(SERVICE.jobLockMs),
     CHANGO_LEADER_LEASE_MS: String(SERVICE.leaderLeaseMs),
-    CHANGO_BACKUP_BACKOFF_MS: String(SERVICE.backoffMs),
-    CHANGO_BACKUP_ATTEMPTS: String(SERVICE.attempts),
-    CHANGO_S3_IDLE_TIMEOUT_MS: String(SERVICE.s3IdleTimeoutMs),
-    CHANGO_S3_CONNECT_TIMEOUT_MS: String(SERVICE.s3ConnectTimeoutMs),
-    CHANGO_S3_CALL_TIMEOUT_MS: String(SERVICE.s3CallTimeoutMs),
+    ...shortened,
     CHANGO_GZIP_LEVEL: String(overrides.gzipLevel ?? SERVICE.gzipLevel),
     CHANGO_S3_PART_BYTES: String(SERVICE.partBytes),
     // No schedule is set in any case; drills run only when a case asks for one.
@@ -138,6 +149,7 @@ export function describeSettings(): [string, string][] {
     ['CHANGO_S3_CALL_TIMEOUT_MS', String(SERVICE.s3CallTimeoutMs)],
     ['CHANGO_GZIP_LEVEL', `${SERVICE.gzipLevel} (small work dir: ${BIG_STATE.gzipLevel})`],
     ['CHANGO_S3_PART_BYTES', String(SERVICE.partBytes)],
+    ['s3-blackhole-scheduled-defaults', `S3 bounds and retries at their defaults (attempts ${DEFAULT_RETRY.attempts}, backoff ${DEFAULT_RETRY.backoffMs} ms, idle 30 s, connect 10 s, call 2 min); schedule every 20 s`],
     ['state', `${STATE.components} components, ${STATE.users} users (small work dir: ${BIG_STATE.components} components on a ${BIG_STATE.tmpfsSmall} tmpfs, then ${BIG_STATE.tmpfsLarge})`],
     ['S3 fault held', `${FAULT_HOLD_MS} ms`],
     ['Redis outage', `${REDIS_OUTAGE_MS} ms`],

@@ -6,6 +6,7 @@
 import type { ChaosCase } from '../case.js';
 import { redisLossCases } from './redis-loss.js';
 import { s3FaultCases } from './s3-faults.js';
+import { scheduledDefaultsCases } from './scheduled-defaults.js';
 import { smallWorkDirCases } from './small-workdir.js';
 import { workerSignalCases } from './worker-signals.js';
 
@@ -16,6 +17,7 @@ export function allCases(): ChaosCase[] {
     ...signals.filter((c) => c.kind === 'SIGTERM'),
     ...redisLossCases(),
     ...s3FaultCases(),
+    ...scheduledDefaultsCases(),
     ...smallWorkDirCases(),
   ];
 }

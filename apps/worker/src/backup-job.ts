@@ -41,6 +41,18 @@ export interface BackupContext {
   leftovers: DestinationLeftovers;
   /** Queues a restore drill of a new backup (after scheduled backups, when enabled). */
   queueVerify: (key: string) => Promise<void>;
+  /** A backup job other than this one that has started and is not over (waiting for its next attempt, or handed back). */
+  backupInProgress: (exceptJobId: string) => Promise<StartedBackup | undefined>;
+}
+
+/** What a tick needs to know of a backup already under way. */
+export interface StartedBackup {
+  jobId: string;
+  trigger: BackupJobData['trigger'];
+  attemptsMade: number;
+  attempts: number;
+  /** Its current attempt's archive, when one was begun. */
+  key: string | undefined;
 }
 
 type BackupJob = Job<BackupJobData, BackupOutcome>;
@@ -68,7 +80,7 @@ interface RunFrame {
 export async function runBackup(job: BackupJob, token: string | undefined, ctx: BackupContext): Promise<BackupOutcome> {
   const skipped = await coveredTick(job, ctx);
   if (skipped) {
-    ctx.log.info({ jobId: job.id, tickAt: skipped.tickAt, coveredBy: skipped.coveredBy }, 'scheduled tick skipped: a backup was already running');
+    ctx.log.info({ jobId: job.id, tickAt: skipped.tickAt, coveredBy: skipped.coveredBy, reason: skipped.reason }, 'scheduled tick skipped: a backup was already running');
     await ctx.ledger.recordSkip(job.data.trigger);
     return skipped;
   }
@@ -121,21 +133,37 @@ async function failure(job: BackupJob, err: unknown, ctx: BackupContext): Promis
 }
 
 /**
- * A scheduled tick is covered — and skipped — when the last successful backup
- * finished after the tick fired: it was running when the tick fired, or
- * started since. Backups run one at a time, so this is "a tick that finds a
- * backup running does not start a second one". A tick that found a backup
- * running which then failed (or was stopped by its deadline) does run.
+ * A scheduled tick is covered — and skipped — when a backup covers it:
+ * - one that is still under way: it started before this tick ran and waits for
+ *   its next attempt (a retry after backoff, or handed back by a stopping
+ *   worker). Without this, ticks that fire while a backup is being retried
+ *   against a silent destination would each run their own attempts, pile up
+ *   faster than they fail, and push the first backup's retries ever later;
+ * - or the last successful one, if it finished after the tick fired: it was
+ *   running when the tick fired, or started since.
+ * Backups run one at a time, so this is "a tick that finds a backup running
+ * does not start a second one". A tick that found a backup which then failed
+ * for good (or was stopped by its deadline) runs.
  */
 async function coveredTick(job: BackupJob, ctx: BackupContext): Promise<SkippedBackup | undefined> {
   if (job.data.trigger !== 'schedule') return undefined;
   const tickAt = job.opts.prevMillis ?? job.timestamp + (job.opts.delay ?? 0);
+  const tick = new Date(tickAt).toISOString();
+  const underWay = await ctx.backupInProgress(job.id ?? '').catch(() => undefined);
+  if (underWay) {
+    return {
+      skipped: true,
+      reason: `backup job ${underWay.jobId} (${underWay.trigger}) is under way: ${underWay.attemptsMade} of ${underWay.attempts} attempts made, the next one follows`,
+      tickAt: tick,
+      coveredBy: { jobId: underWay.jobId, key: underWay.key ?? '' },
+    };
+  }
   const last = await ctx.ledger.lastSuccess().catch(() => null);
   if (!last || last.jobId === job.id || Date.parse(last.finishedAt) < tickAt) return undefined;
   return {
     skipped: true,
-    reason: `backup ${last.key ?? last.jobId} was running when this tick fired (${new Date(tickAt).toISOString()}) or started since, and finished at ${last.finishedAt}`,
-    tickAt: new Date(tickAt).toISOString(),
+    reason: `backup ${last.key ?? last.jobId} was running when this tick fired (${tick}) or started since, and finished at ${last.finishedAt}`,
+    tickAt: tick,
     coveredBy: { jobId: last.jobId, key: last.key ?? '' },
   };
 }

@@ -17,6 +17,7 @@ import { ControlPlaneState } from '@chango/state';
 import { createLogger } from '@chango/telemetry';
 import { runBackup } from './backup-job.js';
 import { BackupSchedule } from './backup-schedule.js';
+import { backupUnderWay } from './backups-under-way.js';
 import { readWorkerConfig } from './config.js';
 import { runControlJob } from './control-jobs.js';
 import { DestinationReplica } from './destination-replica.js';
@@ -98,7 +99,7 @@ async function main(): Promise<void> {
     (job, token) =>
       job.name === VERIFY_JOB
         ? runVerify(job as Job<VerifyJobData, VerificationRecord>, token, { state, config, log, ledger, guard })
-        : runBackup(job as Job<BackupJobData, BackupOutcome>, token, { state, config, log, lease, ledger, guard, leftovers, queueVerify }),
+        : runBackup(job as Job<BackupJobData, BackupOutcome>, token, { state, config, log, lease, ledger, guard, leftovers, queueVerify, backupInProgress: (id) => backupUnderWay(backupQueue, id) }),
     {
       connection,
       prefix: config.queuePrefix,
