@@ -17,6 +17,7 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
+COPY packages/security/package.json packages/security/
 COPY packages/telemetry/package.json packages/telemetry/
 COPY packages/contracts/package.json packages/contracts/
 COPY packages/state/package.json packages/state/

@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { newToken } from '@chango/contracts';
+import { newToken } from '@chango/security';
 import { minioClient, startRgw } from './local-rgw.js';
 
 const ROOT = join(import.meta.dirname, '..');

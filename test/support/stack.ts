@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { newToken } from '@chango/contracts';
+import { newToken } from '@chango/security';
 import { newRootSecret, tempDir, writeSecretFile, type CleanupScope } from './fixtures.js';
 import { SAFETY_NET_MS } from './liveness.js';
 import { API, RunningProcess, WORKER, runCli } from './processes.js';

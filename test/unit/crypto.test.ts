@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { AuthenticationFailed, deriveMasterDek, seal, unseal } from '@chango/state';
+import { deriveMasterDek } from '@chango/state';
+import { AuthenticationFailed, seal, unseal } from '@chango/security';
 
 test('sealed bytes open with the same key and context', () => {
   const key = randomBytes(32);

@@ -11,7 +11,7 @@ import { basename, dirname, join, normalize, posix } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { authenticate, parseTokensFile } from '@chango/contracts';
+import { authenticate, parseTokensFile } from '@chango/security';
 import { loadRootSecret } from '@chango/state';
 import { tempDir } from '../support/fixtures.js';
 import { SAFETY_NET_MS } from '../support/liveness.js';

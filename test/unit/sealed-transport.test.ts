@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { openSealedForWorker, sealForWorker, workerTransportKey } from '@chango/contracts';
+import { openSealedForWorker, sealForWorker, workerTransportKey } from '@chango/security';
 
 test('a secret sealed to the workers opens with the key of any worker of the cluster', () => {
   const rootSecret = randomBytes(48);

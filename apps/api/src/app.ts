@@ -9,7 +9,7 @@ import { adminUiRoutes } from './routes/admin-ui.js';
 import { backupRoutes } from './routes/backup.js';
 import { healthRoutes } from './routes/health.js';
 import { openapiRoutes } from './routes/openapi.js';
-import type { TokenEntry } from '@chango/contracts';
+import type { TokenEntry } from '@chango/security';
 
 export interface AppDeps {
   config: ApiConfig;

@@ -1,5 +1,5 @@
-import { COUNTER_FIELDS, redisKeys } from '@chango/contracts';
-import type { Logger } from '@chango/telemetry';
+import { redisKeys } from '@chango/contracts';
+import { COUNTER_FIELDS, type Logger } from '@chango/telemetry';
 import type { JobQueues } from './queues.js';
 
 export interface AuthThrottleSettings {

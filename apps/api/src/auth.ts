@@ -1,7 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import { HttpError } from './http-errors.js';
 import type { AuthThrottle } from './auth-throttle.js';
-import { authenticate, type Caller, type Role, type TokenEntry } from '@chango/contracts';
+import { authenticate, type Caller, type Role, type TokenEntry } from '@chango/security';
 
 declare module 'express-serve-static-core' {
   interface Request {

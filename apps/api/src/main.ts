@@ -5,7 +5,7 @@ import { createApp } from './app.js';
 import { answerClientErrorsAsJson } from './client-errors.js';
 import { readApiConfig } from './config.js';
 import { JobQueues } from './queues.js';
-import { loadTokensFile } from '@chango/contracts';
+import { loadTokensFile } from '@chango/security';
 
 /**
  * The HTTP admin API. Stateless: everything it knows comes from Redis (the

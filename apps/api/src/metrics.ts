@@ -1,15 +1,17 @@
 import { collectDefaultMetrics, Registry, type Metric } from 'prom-client';
 import {
-  BACKUP_DURATION_BUCKETS_SECONDS,
-  COUNTER_FIELDS,
-  HISTOGRAM_FIELDS,
   QUEUES,
   redisKeys,
   scheduleIntervalSeconds,
   type BackupStatus,
   type BackupTrigger,
-  type RunResult,
 } from '@chango/contracts';
+import {
+  BACKUP_DURATION_BUCKETS_SECONDS,
+  COUNTER_FIELDS,
+  HISTOGRAM_FIELDS,
+  type RunResult,
+} from '@chango/telemetry';
 import type { JobQueues } from './queues.js';
 import { readStatus } from './status.js';
 

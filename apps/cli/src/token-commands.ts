@@ -1,4 +1,4 @@
-import { newToken, ROLES, type Role } from '@chango/contracts';
+import { newToken, ROLES, type Role } from '@chango/security';
 import { Option, type Command } from 'commander';
 
 /** `chango-backup token new`: a fresh api token and the tokens-file line that admits it. */

@@ -1,6 +1,5 @@
 import type { Job } from 'bullmq';
 import {
-  openSealedForWorker,
   resolveDestination,
   toPublicDestination,
   DestinationUpdateSchema,
@@ -12,9 +11,8 @@ import {
   type ControlOutcome,
   type ObjectsPage,
   type ObjectsResult,
-  type BackupDestination,
-  type WorkerTransportKey,
 } from '@chango/contracts';
+import { openSealedForWorker, type WorkerTransportKey } from '@chango/security';
 import { BackupBucket, S3Failure, type S3Timeouts } from '@chango/s3';
 import type { ControlPlaneState } from '@chango/state';
 import type { Logger } from '@chango/telemetry';
@@ -24,17 +22,17 @@ export interface ControlContext {
   state: ControlPlaneState;
   transportKey: WorkerTransportKey;
   log: Logger;
+  /** Stores and publishes a saved destination (its listeners bring the schedule in line). */
   replica: DestinationReplica;
-  /** After a save: bring the schedule in line with it. */
-  saved: (destination: BackupDestination) => Promise<void>;
   /** Bounds of the S3 calls a listing makes (the worker's CHANGO_S3_* settings). */
   s3Timeouts: S3Timeouts;
 }
 
-type AnyOutcome = ControlOutcome<ConfigResult | ObjectsResult>;
+/** What a control job answers the api: a destination, a page of backups, or a refusal in words. */
+export type ControlAnswer = ControlOutcome<ConfigResult | ObjectsResult>;
 
 /** Answers the api's short requests: read or save the destination, list the backups there. */
-export async function runControlJob(job: Job<ControlJobData, AnyOutcome>, ctx: ControlContext): Promise<AnyOutcome> {
+export async function runControlJob(job: Job<ControlJobData, ControlAnswer>, ctx: ControlContext): Promise<ControlAnswer> {
   const data = job.data;
   switch (data.op) {
     case 'config.get': {
@@ -48,7 +46,7 @@ export async function runControlJob(job: Job<ControlJobData, AnyOutcome>, ctx: C
   }
 }
 
-async function saveDestination(data: Extract<ControlJobData, { op: 'config.put' }>, ctx: ControlContext): Promise<AnyOutcome> {
+async function saveDestination(data: Extract<ControlJobData, { op: 'config.put' }>, ctx: ControlContext): Promise<ControlAnswer> {
   // The api validated already; check again here, where it is stored: the worker trusts nothing from Redis.
   const parsed = DestinationUpdateSchema.omit({ secretKey: true }).safeParse(data.update);
   if (!parsed.success) return refused('invalid_config', parsed.error);
@@ -59,7 +57,6 @@ async function saveDestination(data: Extract<ControlJobData, { op: 'config.put' 
   }
   const destination = resolveDestination(parsed.data, secretKey);
   const revision = await ctx.replica.save(destination);
-  await ctx.saved(destination);
   ctx.log.info(
     { endpoint: destination.endpoint, bucket: destination.bucket, prefix: destination.prefix, schedule: destination.schedule, revision: revision.revision, secretKeyChanged: Boolean(data.sealedSecretKey) },
     'backup destination saved',
@@ -67,7 +64,7 @@ async function saveDestination(data: Extract<ControlJobData, { op: 'config.put' 
   return { ok: true, value: { config: toPublicDestination(destination) } };
 }
 
-async function listObjects(page: ObjectsPage, ctx: ControlContext): Promise<AnyOutcome> {
+async function listObjects(page: ObjectsPage, ctx: ControlContext): Promise<ControlAnswer> {
   const parsed = ObjectsPageSchema.safeParse(page);
   if (!parsed.success) return refused('invalid_query', parsed.error);
   const destination = await ctx.state.metadata.backupDestination();
@@ -86,7 +83,7 @@ async function listObjects(page: ObjectsPage, ctx: ControlContext): Promise<AnyO
 }
 
 /** A request the worker turns down as invalid: a 400 naming the first field at fault. */
-function refused(error: string, invalid: Parameters<typeof fieldErrors>[0]): AnyOutcome {
+function refused(error: string, invalid: Parameters<typeof fieldErrors>[0]): ControlAnswer {
   const first = fieldErrors(invalid)[0];
   return { ok: false, status: 400, error, message: first?.message ?? 'invalid request', ...(first ? { field: first.field } : {}) };
 }

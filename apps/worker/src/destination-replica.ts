@@ -1,8 +1,8 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { BackupDestinationSchema, redisKeys, type BackupDestination, type DestinationRevision } from '@chango/contracts';
+import { deriveKey, seal, unseal, type SealedBox } from '@chango/security';
 import { metadataWrites, type ControlPlaneState } from '@chango/state';
-import type { Logger } from '@chango/telemetry';
+import { OutageLog, type Logger } from '@chango/telemetry';
 
 /**
  * Keeps the destination (and so the schedule) the same on every master host.
@@ -21,11 +21,10 @@ import type { Logger } from '@chango/telemetry';
  * there would load every SST's index into memory in the middle of a backup).
  */
 
-interface PublishedDestination extends DestinationRevision {
-  iv: string;
-  tag: string;
-  ct: string;
-}
+type PublishedDestination = DestinationRevision & SealedBox;
+
+/** Hears of every destination this host stores: one saved here, or adopted from another master host. */
+export type DestinationListener = (destination: BackupDestination) => Promise<void>;
 
 const INFO = 'chango/destination-replica/v1';
 
@@ -38,8 +37,6 @@ export interface DestinationReplicaOptions {
   rootSecret: Buffer;
   nodeId: string;
   log: Logger;
-  /** Called after a newer destination from another worker was stored here. */
-  adopted?: (destination: BackupDestination) => Promise<void>;
 }
 
 export class DestinationReplica {
@@ -49,8 +46,9 @@ export class DestinationReplica {
   private readonly state: ControlPlaneState;
   private readonly nodeId: string;
   private readonly log: Logger;
-  private readonly adopted: (destination: BackupDestination) => Promise<void>;
-  private failing = false;
+  private readonly listeners: DestinationListener[] = [];
+  private following: NodeJS.Timeout | undefined;
+  private readonly outage: OutageLog;
   private held: { destination: BackupDestination | undefined; revision: DestinationRevision | undefined } = { destination: undefined, revision: undefined };
 
   constructor(options: DestinationReplicaOptions) {
@@ -59,8 +57,23 @@ export class DestinationReplica {
     this.state = options.state;
     this.nodeId = options.nodeId;
     this.log = options.log;
-    this.adopted = options.adopted ?? (async () => undefined);
-    this.key = Buffer.from(hkdfSync('sha256', options.rootSecret, Buffer.alloc(0), INFO, 32));
+    this.key = deriveKey(options.rootSecret, Buffer.alloc(0), INFO);
+    this.outage = new OutageLog(options.log, { failed: 'destination replica: could not sync with Redis', recovered: 'destination replica: in step again' });
+  }
+
+  /** `listener` is awaited after each destination stored here, saved or adopted; it should not throw. */
+  onChange(listener: DestinationListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Syncs now and then every `everyMs` until stop(). */
+  async follow(everyMs: number): Promise<void> {
+    await this.sync();
+    this.following = setInterval(() => void this.sync(), everyMs);
+  }
+
+  stop(): void {
+    clearInterval(this.following);
   }
 
   /** Reads what this host's metadata store holds; call once before anything else. */
@@ -83,6 +96,7 @@ export class DestinationReplica {
     };
     await this.store(destination, revision);
     await this.publish(destination, revision);
+    await this.changed(destination);
     return revision;
   }
 
@@ -96,15 +110,13 @@ export class DestinationReplica {
         const revision: DestinationRevision = { revision: published.revision, updatedAt: published.updatedAt, updatedBy: published.updatedBy };
         await this.store(destination, revision);
         this.log.info({ revision: revision.revision, from: revision.updatedBy, bucket: destination.bucket }, 'backup destination updated from another master host');
-        await this.adopted(destination);
+        await this.changed(destination);
       } else if (local > (published?.revision ?? 0) && this.held.destination) {
         await this.publish(this.held.destination, this.held.revision ?? { revision: local, updatedAt: new Date().toISOString(), updatedBy: this.nodeId });
       }
-      if (this.failing) this.log.info('destination replica: in step again');
-      this.failing = false;
+      this.outage.succeeded();
     } catch (err) {
-      if (!this.failing) this.log.error({ err: (err as Error).message }, 'destination replica: could not sync with Redis');
-      this.failing = true;
+      this.outage.failed(err);
     }
   }
 
@@ -112,6 +124,10 @@ export class DestinationReplica {
   private localRevision(): number {
     if (this.held.revision) return this.held.revision.revision;
     return this.held.destination ? 1 : 0;
+  }
+
+  private async changed(destination: BackupDestination): Promise<void> {
+    for (const listener of this.listeners) await listener(destination);
   }
 
   private async store(destination: BackupDestination, revision: DestinationRevision): Promise<void> {
@@ -131,21 +147,14 @@ export class DestinationReplica {
   }
 
   private async publish(destination: BackupDestination, revision: DestinationRevision): Promise<void> {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    cipher.setAAD(Buffer.from(aad(revision)));
-    const ct = Buffer.concat([cipher.update(JSON.stringify(destination), 'utf8'), cipher.final()]);
-    const body: PublishedDestination = { ...revision, iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), ct: ct.toString('base64') };
+    const body: PublishedDestination = { ...revision, ...seal(this.key, JSON.stringify(destination), aad(revision)) };
     await this.redis.set(redisKeys(this.prefix).destination, JSON.stringify(body));
   }
 
   private open(published: PublishedDestination): BackupDestination {
     let plaintext: string;
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(published.iv, 'base64'));
-      decipher.setAAD(Buffer.from(aad(published)));
-      decipher.setAuthTag(Buffer.from(published.tag, 'base64'));
-      plaintext = Buffer.concat([decipher.update(Buffer.from(published.ct, 'base64')), decipher.final()]).toString('utf8');
+      plaintext = unseal(this.key, published, aad(published)).toString('utf8');
     } catch {
       throw new Error(
         `the destination published in Redis (revision ${published.revision} by ${published.updatedBy}) does not open with this worker's root secret: ` +

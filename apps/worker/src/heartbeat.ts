@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { redisKeys, WORKER_HEARTBEAT_EVERY_MS, WORKER_HEARTBEAT_TTL_MS } from '@chango/contracts';
-import type { Logger } from '@chango/telemetry';
+import { OutageLog, type Logger } from '@chango/telemetry';
 
 /**
  * Tells the api this worker is alive (for /readyz) and publishes the public
@@ -9,15 +9,17 @@ import type { Logger } from '@chango/telemetry';
  */
 export class Heartbeat {
   private timer: NodeJS.Timeout | undefined;
-  private failing = false;
+  private readonly outage: OutageLog;
 
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly nodeId: string,
     private readonly transportPublicKey: string,
-    private readonly log: Logger,
-  ) {}
+    log: Logger,
+  ) {
+    this.outage = new OutageLog(log, { failed: 'heartbeat failed: Redis not reachable', recovered: 'heartbeat restored: Redis reachable again' });
+  }
 
   async start(): Promise<void> {
     await this.beat();
@@ -39,11 +41,9 @@ export class Heartbeat {
         .zremrangebyscore(keys.workers, 0, now - 10 * WORKER_HEARTBEAT_TTL_MS)
         .set(keys.transportKey, this.transportPublicKey)
         .exec();
-      if (this.failing) this.log.info('heartbeat restored: Redis reachable again');
-      this.failing = false;
+      this.outage.succeeded();
     } catch (err) {
-      if (!this.failing) this.log.error({ err: (err as Error).message }, 'heartbeat failed: Redis not reachable');
-      this.failing = true;
+      this.outage.failed(err);
     }
   }
 }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { parseLeaseValue, redisKeys, type LeaderInfo } from '@chango/contracts';
-import type { Logger } from '@chango/telemetry';
+import { OutageLog, type Logger } from '@chango/telemetry';
 
 /**
  * Leadership among the workers of a cluster (one per master host): a Redis
@@ -50,25 +50,28 @@ export class LeaderLease {
   /** The round in flight, if any: a Redis call that does not answer must not pile rounds up behind it. */
   private inFlight: Promise<void> | undefined;
   private stopped = false;
-  private failing = false;
+  private readonly outage: OutageLog;
   private firstTry = true;
+  private handlers: LeadershipHandlers = { gained: async () => undefined, lost: async () => undefined };
 
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly nodeId: string,
     private readonly leaseMs: number,
-    private readonly handlers: LeadershipHandlers,
     private readonly log: Logger,
   ) {
     if (nodeId.includes('|')) throw new Error(`CHANGO_NODE_ID must not contain '|', got "${nodeId}"`);
+    this.outage = new OutageLog(log, { failed: 'leader lease: Redis call failed', recovered: 'leader lease: Redis reachable again' });
   }
 
   get isLeader(): boolean {
     return this.value !== null && Date.now() < this.validUntil;
   }
 
-  async start(): Promise<void> {
+  /** Tries to take the lease now and every leaseMs/3 from now on; `handlers` hear of every change. */
+  async start(handlers: LeadershipHandlers): Promise<void> {
+    this.handlers = handlers;
     await this.tick();
     this.timer = setInterval(() => {
       // Checked here, not only in a round: a round stuck on a Redis that does not answer must not keep us leading.
@@ -142,11 +145,9 @@ export class LeaderLease {
         this.log.info({ nodeId: this.nodeId, epoch: lease.epoch }, 'became leader: taking backup, verify and control jobs');
         await this.handlers.gained(lease);
       }
-      if (this.failing) this.log.info('leader lease: Redis reachable again');
-      this.failing = false;
+      this.outage.succeeded();
     } catch (err) {
-      if (!this.failing) this.log.error({ err: (err as Error).message }, 'leader lease: Redis call failed');
-      this.failing = true;
+      this.outage.failed(err);
       if (this.value && Date.now() >= this.validUntil) await this.stepDown('Redis could not be reached to renew the lease');
     }
   }

@@ -1,8 +1,5 @@
 import type { Redis } from 'ioredis';
 import {
-  COUNTER_FIELDS,
-  HISTOGRAM_FIELDS,
-  histogramBucket,
   redisKeys,
   type BackupResult,
   type BackupTrigger,
@@ -10,7 +7,7 @@ import {
   type RunRecord,
   type VerificationRecord,
 } from '@chango/contracts';
-import type { Logger } from '@chango/telemetry';
+import { COUNTER_FIELDS, HISTOGRAM_FIELDS, histogramBucket, type Logger } from '@chango/telemetry';
 
 /** How long "this job's outcome is recorded" is remembered: far longer than any job lives in the queue. */
 const RECORDED_MARKER_TTL_S = 30 * 24 * 3600;

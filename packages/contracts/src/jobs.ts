@@ -1,6 +1,6 @@
 import type { DestinationUpdate, ObjectsPage, PublicDestination } from './destination.js';
 import type { AppliedRetention } from './retention.js';
-import type { SealedForWorker } from './sealed-transport.js';
+import type { SealedForWorker } from '@chango/security';
 
 export type BackupTrigger = 'api' | 'schedule';
 

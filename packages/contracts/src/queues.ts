@@ -46,7 +46,7 @@ export function redisKeys(prefix: string) {
   return {
     /** Sorted set: node id → time of its last heartbeat (ms). */
     workers: `${prefix}:workers`,
-    /** The workers' X25519 public key for sealing secrets (see sealed-transport.ts). */
+    /** The workers' X25519 public key for sealing secrets (see @chango/security sealed-transport.ts). */
     transportKey: `${prefix}:worker-transport-key`,
     /** The leader lease: `<epoch>|<nodeId>|<since ms>`, with a TTL the leader keeps renewing. */
     leader: `${prefix}:leader`,
@@ -63,9 +63,9 @@ export function redisKeys(prefix: string) {
     destinationInventory: `${prefix}:destination-inventory`,
     /** Prefix of the per-address counters of wrong tokens (`<this>:<address>`, with the window as TTL). */
     authFailures: `${prefix}:auth-failures`,
-    /** Hash of counters the workers keep (shared, so api replicas never double count); fields in shared-metrics.ts. */
+    /** Hash of counters the workers keep (shared, so api replicas never double count); fields in @chango/telemetry metric-fields.ts. */
     counters: `${prefix}:counters`,
-    /** Hash: the duration histogram of successful backups; fields in shared-metrics.ts. */
+    /** Hash: the duration histogram of successful backups; fields in @chango/telemetry metric-fields.ts. */
     durationHistogram: `${prefix}:duration-histogram`,
     /** Marker that a job's final outcome is in the ledger (with a TTL): a job taken over after a crash is never counted twice. */
     runRecorded: (jobId: string, outcome: 'success' | 'failure') => `${prefix}:run-recorded:${outcome}:${jobId}`,

@@ -2,7 +2,7 @@ export { ControlPlaneState, DEFAULT_DATA_DIR, type OpenStateOptions } from './co
 export type { CheckpointOptions, CheckpointReport, CheckpointedStore } from './checkpoint.js';
 export { StateError, isStateError, type StateErrorCode } from './errors.js';
 export { loadRootSecret, MIN_ROOT_SECRET_BYTES, type RootSecretEnv } from './root-secret.js';
-export { Kms, type Envelope } from './kms.js';
+export { Kms, deriveMasterDek, type Envelope } from './kms.js';
 export { iamWrites, IAM_PREFIX, type User, type Group, type Policy, type AccessKey, type StoredAccessKey } from './iam.js';
 export {
   metadataWrites,
@@ -21,5 +21,4 @@ export { STORE_NAMES, type StoreName, type PerStore } from './stores.js';
 export { LOW_MEMORY_TUNING, RocksStore, type OpenStoreOptions } from './rocks-store.js';
 export type { Transaction } from './transaction.js';
 export { WriteGate } from './write-gate.js';
-export { seal, unseal, deriveMasterDek, AuthenticationFailed, type SealedBox } from './crypto.js';
 export { DIR_MODE, FILE_MODE } from './file-modes.js';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { AuthenticationFailed, deriveMasterDek, newKey, seal, unseal, type SealedBox } from './crypto.js';
+import { AuthenticationFailed, deriveKey, newKey, seal, unseal, type SealedBox } from '@chango/security';
 import { StateError } from './errors.js';
 import type { BatchOperation, RocksStore } from './rocks-store.js';
 
@@ -13,6 +13,11 @@ export interface Envelope {
   kek: string;
   dek: SealedBox;
   data: SealedBox;
+}
+
+/** The cluster master DEK: HKDF-SHA256 over the root secret with the cluster's stored salt. */
+export function deriveMasterDek(rootSecret: Buffer, salt: Buffer): Buffer {
+  return deriveKey(rootSecret, salt, 'chango/master-dek/v1');
 }
 
 interface KmsMeta {

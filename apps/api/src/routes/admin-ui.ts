@@ -1,6 +1,6 @@
 import express, { Router } from 'express';
 import { fileURLToPath } from 'node:url';
-import type { TokenEntry } from '@chango/contracts';
+import type { TokenEntry } from '@chango/security';
 import type { AuthThrottle } from '../auth-throttle.js';
 import { requireRole } from '../auth.js';
 

@@ -11,12 +11,12 @@ import {
   VERIFY_JOB,
   fieldErrors,
   VerifyRequestSchema,
-  sealForWorker,
   type BackupJobData,
   type VerifyJobData,
   type ConfigResult,
   type ObjectsResult,
 } from '@chango/contracts';
+import { sealForWorker } from '@chango/security';
 import type { Logger } from '@chango/telemetry';
 import type { AuthThrottle } from '../auth-throttle.js';
 import { requireRole } from '../auth.js';
@@ -25,7 +25,7 @@ import { HttpError } from '../http-errors.js';
 import { viewJob, type BackupQueueJob } from '../job-view.js';
 import { readStatus } from '../status.js';
 import type { JobQueues } from '../queues.js';
-import type { TokenEntry } from '@chango/contracts';
+import type { TokenEntry } from '@chango/security';
 import { askWorker } from '../worker-client.js';
 
 export interface BackupRoutesDeps {

@@ -1,14 +1,5 @@
-import {
-  createCipheriv,
-  createDecipheriv,
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  generateKeyPairSync,
-  hkdfSync,
-  randomBytes,
-  type KeyObject,
-} from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { deriveKey, seal, unseal, type SealedBox } from './sealed-box.js';
 
 /**
  * Secrets the api hands to the worker (an S3 secret key in a config PUT)
@@ -19,12 +10,9 @@ import {
  * worker of the cluster opens what any api sealed, and publish the public half
  * in Redis.
  */
-export interface SealedForWorker {
+export interface SealedForWorker extends SealedBox {
   /** The api's ephemeral X25519 public key (base64url, raw 32 bytes). */
   epk: string;
-  iv: string;
-  tag: string;
-  ct: string;
 }
 
 export interface WorkerTransportKey {
@@ -37,7 +25,7 @@ const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex
 const INFO = 'chango/worker-transport/v1';
 
 export function workerTransportKey(rootSecret: Buffer): WorkerTransportKey {
-  const seed = Buffer.from(hkdfSync('sha256', rootSecret, Buffer.alloc(0), INFO, 32));
+  const seed = deriveKey(rootSecret, Buffer.alloc(0), INFO);
   const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
   return { publicKey: rawPublicKey(createPublicKey(privateKey)), privateKey };
 }
@@ -46,25 +34,21 @@ export function sealForWorker(plaintext: string, workerPublicKey: string): Seale
   const ephemeral = generateKeyPairSync('x25519');
   const epk = rawPublicKey(ephemeral.publicKey);
   const key = boxKey(diffieHellman({ privateKey: ephemeral.privateKey, publicKey: publicKeyFromRaw(workerPublicKey) }), epk, workerPublicKey);
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return { epk, iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), ct: ct.toString('base64') };
+  // No associated data: the key itself is bound to this sender and recipient (boxKey).
+  return { epk, ...seal(key, plaintext, '') };
 }
 
 export function openSealedForWorker(sealed: SealedForWorker, worker: WorkerTransportKey): string {
   const key = boxKey(diffieHellman({ privateKey: worker.privateKey, publicKey: publicKeyFromRaw(sealed.epk) }), sealed.epk, worker.publicKey);
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.iv, 'base64'));
-    decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
-    return Buffer.concat([decipher.update(Buffer.from(sealed.ct, 'base64')), decipher.final()]).toString('utf8');
+    return unseal(key, sealed, '').toString('utf8');
   } catch {
     throw new Error('a sealed secret from the api does not open with this worker\'s key: the api sealed it for another cluster root secret');
   }
 }
 
 function boxKey(shared: Buffer, epk: string, recipient: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', shared, Buffer.from(`${epk}.${recipient}`), INFO, 32));
+  return deriveKey(shared, Buffer.from(`${epk}.${recipient}`), INFO);
 }
 
 function rawPublicKey(key: KeyObject): string {

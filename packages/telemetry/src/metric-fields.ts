@@ -1,7 +1,8 @@
 /**
  * Figures the workers record in Redis and every api replica reads at scrape
  * time (so two replicas never double count): names of the counters and the
- * buckets of the backup duration histogram, shared by both sides.
+ * buckets of the backup duration histogram, shared by both sides. The api
+ * turns them into Prometheus metrics (apps/api/src/metrics.ts).
  */
 
 /** Upper bounds (seconds) of the backup duration histogram: a small state takes seconds, a GiB about a minute. */
