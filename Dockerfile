@@ -21,6 +21,7 @@ COPY packages/security/package.json packages/security/
 COPY packages/telemetry/package.json packages/telemetry/
 COPY packages/contracts/package.json packages/contracts/
 COPY packages/state/package.json packages/state/
+COPY packages/seed/package.json packages/seed/
 COPY packages/archive/package.json packages/archive/
 COPY packages/s3/package.json packages/s3/
 COPY packages/restore/package.json packages/restore/

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildManifest, type Manifest } from '@chango/archive';
-import { ControlPlaneState, seedState, STORE_NAMES } from '@chango/state';
+import { ControlPlaneState, STORE_NAMES } from '@chango/state';
+import { seedState } from '@chango/seed';
 import { newRootSecret } from '../test/support/fixtures.js';
 
 const SEED_STEP_COMPONENTS = 5000;

@@ -5,6 +5,8 @@
  * suite has to give the same verdicts with both cores busy.
  */
 
+import { SHARED_SETTING_DEFAULTS } from '@chango/contracts';
+
 export const MiB = 1024 * 1024;
 
 /** What the worker and api run with (environment variables of both). */
@@ -110,7 +112,7 @@ export function phaseBoundMs(extraMs = 0): number {
 export const POLL_MS = 100;
 
 /** The shipped retry defaults (README configuration table): what a case run with `defaultBounds` gets. */
-export const DEFAULT_RETRY = { attempts: 3, backoffMs: 10_000 } as const;
+export const DEFAULT_RETRY = SHARED_SETTING_DEFAULTS.retry;
 
 /**
  * Environment of worker and api in every case. `defaultBounds` leaves the S3 bounds and the

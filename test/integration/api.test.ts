@@ -9,7 +9,7 @@ import { Stack } from '../support/stack.js';
 
 /**
  * The feature under test, README: "Redis unreachable: 503 with words, within seconds". The api cuts each Redis call
- * at 3 s (REDIS_CALL_MS in apps/api/src/queues.ts); the assertion holds it to the README's words, single-digit
+ * at 3 s (REDIS_CALL_MS in apps/api/src/redis-link.ts); the assertion holds it to the README's words, single-digit
  * seconds, not to the api's own 3 s: the difference is room for a loaded machine, and a hang never answers at all.
  */
 const WITHIN_SECONDS_MS = 10_000;

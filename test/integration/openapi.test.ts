@@ -5,7 +5,7 @@ import { createLogger } from '@chango/telemetry';
 import type { JobView } from '../../apps/api/src/job-view.js';
 import { createApp } from '../../apps/api/src/app.js';
 import { readApiConfig } from '../../apps/api/src/config.js';
-import { JobQueues } from '../../apps/api/src/queues.js';
+import { RedisLink } from '../../apps/api/src/redis-link.js';
 import { createTestBucket, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
 import { SuiteScope, waitFor } from '../support/fixtures.js';
 import { SAFETY_NET_MS } from '../support/liveness.js';
@@ -107,15 +107,15 @@ describe('the OpenAPI document (apps/api/openapi.yaml)', () => {
 
   test('names exactly the routes the Express app registers', async () => {
     const log = createLogger('openapi-test', { level: 'silent' });
-    const queues = new JobQueues(REDIS_URL, `chango-openapi-routes-${process.pid}`, log);
+    const link = new RedisLink(REDIS_URL, `chango-openapi-routes-${process.pid}`, log);
     try {
-      const config = readApiConfig({ CHANGO_API_TOKENS_FILE: '/nonexistent', REDIS_URL, CHANGO_QUEUE_PREFIX: queues.prefix, PORT: '0' });
-      const app = createApp({ config, queues, tokens: () => [], log });
+      const config = readApiConfig({ CHANGO_API_TOKENS_FILE: '/nonexistent', REDIS_URL, CHANGO_QUEUE_PREFIX: link.prefix, PORT: '0' });
+      const app = createApp({ config, link, tokens: () => [], log });
       const routes = registeredRoutes((app as unknown as { router: { stack: StackLayer[] } }).router.stack);
       assert.ok(routes.length >= 12, routes.join('\n'));
       assert.deepEqual([...new Set(routes)].sort(), documentedOperations().sort());
     } finally {
-      await queues.close();
+      await link.close();
     }
   });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { seedState } from '@chango/state';
+import { seedState } from '@chango/seed';
 import { newRootSecret, tempDir } from '../support/fixtures.js';
 import { openState } from '../support/state.js';
 import { Tmpfs } from '../support/tmpfs.js';

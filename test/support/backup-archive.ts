@@ -2,7 +2,8 @@ import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { buildManifest, createArchiveStream, HashingCounter, type Manifest } from '@chango/archive';
-import { collectStats, seedState, type StateStats } from '@chango/state';
+import { collectStats, type StateStats } from '@chango/state';
+import { seedState } from '@chango/seed';
 import { newRootSecret, tempDir, type CleanupScope } from './fixtures.js';
 import { openState, plantSecrets } from './state.js';
 

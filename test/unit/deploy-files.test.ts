@@ -107,12 +107,14 @@ function envNamesReadBy(files: string[]): Set<string> {
     const text = read(file);
     for (const m of text.matchAll(/\benv\.([A-Z][A-Z0-9_]*)\b/g)) names.add(m[1]!);
     for (const m of text.matchAll(/Setting\(\s*env\s*,\s*'([A-Z][A-Z0-9_]*)'/g)) names.add(m[1]!);
+    // The shared settings schema (packages/contracts/src/settings.ts): one key per variable.
+    for (const m of text.matchAll(/^\s+([A-Z][A-Z0-9_]*): (?:text|wholeNumber)\(/gm)) names.add(m[1]!);
   }
   return names;
 }
 
-const API_ENV_SOURCES = ['apps/api/src/config.ts', 'packages/telemetry/src/logger.ts'];
-const WORKER_ENV_SOURCES = ['apps/worker/src/config.ts', 'packages/state/src/root-secret.ts', 'packages/telemetry/src/logger.ts'];
+const API_ENV_SOURCES = ['apps/api/src/config.ts', 'packages/contracts/src/settings.ts', 'packages/telemetry/src/logger.ts'];
+const WORKER_ENV_SOURCES = ['apps/worker/src/config.ts', 'packages/contracts/src/settings.ts', 'packages/state/src/root-secret.ts', 'packages/telemetry/src/logger.ts'];
 
 interface Instruction {
   keyword: string;

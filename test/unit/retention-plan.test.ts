@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { planRetention, type BackupObject } from '@chango/contracts';
+import type { BackupObject } from '@chango/contracts';
+import { planRetention } from '../../apps/worker/src/retention-plan.js';
 
 const NOW = new Date('2026-11-25T12:00:00Z');
 let uuidCounter = 0;

@@ -4,7 +4,8 @@ import type { ApiConfig } from './config.js';
 import { AuthThrottle } from './auth-throttle.js';
 import { errorHandler, HttpError, notFound } from './http-errors.js';
 import { createMetrics } from './metrics.js';
-import type { JobQueues } from './queues.js';
+import { BackupJobs } from './backup-jobs.js';
+import type { RedisLink } from './redis-link.js';
 import { adminUiRoutes } from './routes/admin-ui.js';
 import { backupRoutes } from './routes/backup.js';
 import { healthRoutes } from './routes/health.js';
@@ -13,7 +14,7 @@ import type { TokenEntry } from '@chango/security';
 
 export interface AppDeps {
   config: ApiConfig;
-  queues: JobQueues;
+  link: RedisLink;
   tokens: () => TokenEntry[];
   log: Logger;
 }
@@ -32,9 +33,10 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
   app.use(refuseDeclaredOversize(deps.config.bodyLimitBytes));
-  const throttle = new AuthThrottle(deps.queues, deps.config.authThrottle, deps.log);
-  app.use(healthRoutes(deps.queues, createMetrics(deps.queues)));
-  app.use(backupRoutes({ ...deps, throttle }));
+  const throttle = new AuthThrottle(deps.link, deps.config.authThrottle, deps.log);
+  const jobs = new BackupJobs(deps.link, deps.config.retry);
+  app.use(healthRoutes(jobs, createMetrics(deps.link)));
+  app.use(backupRoutes({ config: deps.config, jobs, tokens: deps.tokens, log: deps.log, throttle }));
   app.use(openapiRoutes());
   app.use(adminUiRoutes(deps.tokens, throttle));
   app.use(notFound);

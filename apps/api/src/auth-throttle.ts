@@ -1,6 +1,6 @@
 import { redisKeys } from '@chango/contracts';
 import { COUNTER_FIELDS, type Logger } from '@chango/telemetry';
-import type { JobQueues } from './queues.js';
+import type { RedisLink } from './redis-link.js';
 
 export interface AuthThrottleSettings {
   /** Wrong tokens one client address may present per window; the next request is answered 429 until the window ends. */
@@ -29,7 +29,7 @@ const READ_FAILURES = `return {tonumber(redis.call('get', KEYS[1]) or '0'), redi
  */
 export class AuthThrottle {
   constructor(
-    private readonly queues: JobQueues,
+    private readonly link: RedisLink,
     private readonly settings: AuthThrottleSettings,
     private readonly log: Logger,
   ) {}
@@ -42,7 +42,7 @@ export class AuthThrottle {
 
   /** Counts a wrong token; returns how many this address presented in the window. */
   async recordFailure(address: string): Promise<number> {
-    const keys = redisKeys(this.queues.prefix);
+    const keys = redisKeys(this.link.prefix);
     const [failures, left] = await this.run(RECORD_FAILURE, [this.key(address), keys.counters], [String(this.settings.windowMs), COUNTER_FIELDS.authFailures]);
     if (failures === this.settings.limit) {
       this.log.warn({ address, failures, retryAfterS: Math.ceil(left / 1000) }, 'authentication throttled: too many wrong tokens from this address');
@@ -52,17 +52,17 @@ export class AuthThrottle {
 
   /** Counts a request refused with 429 (for the metrics). */
   async recordThrottled(): Promise<void> {
-    await this.quietly(() => this.queues.redis.hincrby(redisKeys(this.queues.prefix).counters, COUNTER_FIELDS.authThrottled, 1), undefined);
+    await this.quietly(() => this.link.redis.hincrby(redisKeys(this.link.prefix).counters, COUNTER_FIELDS.authThrottled, 1), undefined);
   }
 
   private key(address: string): string {
-    return `${redisKeys(this.queues.prefix).authFailures}:${address}`;
+    return `${redisKeys(this.link.prefix).authFailures}:${address}`;
   }
 
   /** A script whose answer is [count, ms left]; [0, 0] when Redis did not answer. */
   private async run(script: string, keys: string[], args: string[]): Promise<[number, number]> {
     return this.quietly(async () => {
-      const [count, left] = (await this.queues.redis.eval(script, keys.length, ...keys, ...args)) as [number, number];
+      const [count, left] = (await this.link.redis.eval(script, keys.length, ...keys, ...args)) as [number, number];
       return [Number(count), Number(left)];
     }, [0, 0]);
   }
@@ -70,7 +70,7 @@ export class AuthThrottle {
   /** A bounded Redis call; `otherwise` when Redis did not answer (throttling is a second line: never a reason to refuse). */
   private async quietly<T>(work: () => Promise<T>, otherwise: T): Promise<T> {
     try {
-      return await this.queues.call(work);
+      return await this.link.bounded(work);
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'authentication throttle: Redis did not answer; not throttling this request');
       return otherwise;

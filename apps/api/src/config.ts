@@ -1,18 +1,13 @@
-import { DEFAULT_QUEUE_PREFIX, integerSetting } from '@chango/contracts';
+import { integerSetting, readSharedSettings, type SharedSettings } from '@chango/contracts';
 
-export interface ApiConfig {
+export interface ApiConfig extends SharedSettings {
   host: string;
   port: number;
-  redisUrl: string;
-  queuePrefix: string;
   tokensFile: string;
   /** How long `POST …/run` waits for the backup before answering 202 with the job's status URL. */
   runWaitMs: number;
   /** How long a request waits for the worker to answer a control job (config, listing). */
   workerAnswerMs: number;
-  /** Attempts per backup job; transient S3/network failures are retried with exponential backoff. */
-  backupAttempts: number;
-  backupBackoffMs: number;
   /** Largest request body accepted (bytes); a Content-Length above it is refused with 413 before the body is read. */
   bodyLimitBytes: number;
   /** A client must send a request's headers within this (slow-loris bound). */
@@ -39,15 +34,12 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     throw new Error(`CHANGO_API_HEADERS_TIMEOUT_MS (${headersTimeoutMs}) must not be more than CHANGO_API_REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
   }
   return {
+    ...readSharedSettings(env),
     host: env.HOST || '127.0.0.1',
     port: integerSetting(env, 'PORT', 8080, 0, 65535),
-    redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
-    queuePrefix: env.CHANGO_QUEUE_PREFIX || DEFAULT_QUEUE_PREFIX,
     tokensFile,
     runWaitMs: integerSetting(env, 'CHANGO_RUN_WAIT_MS', 15 * 60_000, 0, 24 * 3_600_000),
     workerAnswerMs: integerSetting(env, 'CHANGO_WORKER_ANSWER_MS', 10_000, 100, 600_000),
-    backupAttempts: integerSetting(env, 'CHANGO_BACKUP_ATTEMPTS', 3, 1, 20),
-    backupBackoffMs: integerSetting(env, 'CHANGO_BACKUP_BACKOFF_MS', 10_000, 10, 3_600_000),
     bodyLimitBytes: integerSetting(env, 'CHANGO_BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
     headersTimeoutMs,
     requestTimeoutMs,

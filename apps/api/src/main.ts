@@ -4,7 +4,7 @@ import { createLogger } from '@chango/telemetry';
 import { createApp } from './app.js';
 import { answerClientErrorsAsJson } from './client-errors.js';
 import { readApiConfig } from './config.js';
-import { JobQueues } from './queues.js';
+import { RedisLink } from './redis-link.js';
 import { loadTokensFile } from '@chango/security';
 
 /**
@@ -16,8 +16,8 @@ async function main(): Promise<void> {
   const log = createLogger('chango-api');
   const config = readApiConfig();
   let tokens = loadTokensFile(config.tokensFile);
-  const queues = new JobQueues(config.redisUrl, config.queuePrefix, log);
-  const app = createApp({ config, queues, tokens: () => tokens, log });
+  const link = new RedisLink(config.redisUrl, config.queuePrefix, log);
+  const app = createApp({ config, link, tokens: () => tokens, log });
 
   // Every wait on a client is bounded: headers, the whole request, an idle keep-alive connection. Node checks these
   // every connectionsCheckingInterval (30 s by default): once a second, so a bound is kept within a second.
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     // Closing waits on Redis; an unreachable Redis must not keep the api from stopping.
     setTimeout(() => process.exit(0), 5_000).unref();
     server.close();
-    await queues.close();
+    await link.close();
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));

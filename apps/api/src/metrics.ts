@@ -12,7 +12,7 @@ import {
   HISTOGRAM_FIELDS,
   type RunResult,
 } from '@chango/telemetry';
-import type { JobQueues } from './queues.js';
+import type { RedisLink } from './redis-link.js';
 import { readStatus } from './status.js';
 
 const JOB_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed'] as const;
@@ -46,7 +46,7 @@ type MetricType = 'counter' | 'gauge' | 'histogram';
  * (queue, state, trigger, result, node id of the few master hosts). No label
  * or value carries a secret.
  */
-export function createMetrics(queues: JobQueues): Registry {
+export function createMetrics(link: RedisLink): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // Gauges named like counters (promtool objects); the same figures stay, by type, in nodejs_active_{handles,requests,resources}.
@@ -55,7 +55,7 @@ export function createMetrics(queues: JobQueues): Registry {
   // One read of Redis per scrape, shared by every metric below.
   let pending: Promise<Snapshot | undefined> | undefined;
   const snapshot = (): Promise<Snapshot | undefined> =>
-    (pending ??= readSnapshot(queues)
+    (pending ??= readSnapshot(link)
       .catch(() => undefined)
       .finally(() => setImmediate(() => (pending = undefined))));
 
@@ -112,15 +112,15 @@ export function createMetrics(queues: JobQueues): Registry {
   return registry;
 }
 
-async function readSnapshot(queues: JobQueues): Promise<Snapshot> {
-  const keys = redisKeys(queues.prefix);
+async function readSnapshot(link: RedisLink): Promise<Snapshot> {
+  const keys = redisKeys(link.prefix);
   const [backup, control, status, counters, histogram, epoch] = await Promise.all([
-    queues.call(() => queues.backup.getJobCounts(...JOB_STATES)),
-    queues.call(() => queues.control.getJobCounts(...JOB_STATES)),
-    queues.call(() => readStatus(queues)),
-    queues.call(() => queues.redis.hgetall(keys.counters)),
-    queues.call(() => queues.redis.hgetall(keys.durationHistogram)),
-    queues.call(() => queues.redis.get(keys.leaderEpoch)),
+    link.bounded(() => link.backup.getJobCounts(...JOB_STATES)),
+    link.bounded(() => link.control.getJobCounts(...JOB_STATES)),
+    link.bounded(() => readStatus(link)),
+    link.bounded(() => link.redis.hgetall(keys.counters)),
+    link.bounded(() => link.redis.hgetall(keys.durationHistogram)),
+    link.bounded(() => link.redis.get(keys.leaderEpoch)),
   ]);
   return { workers: status.workers.length, queues: { [QUEUES.backup]: backup, [QUEUES.control]: control }, status, counters, histogram, epoch: Number(epoch ?? 0) };
 }

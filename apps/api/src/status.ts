@@ -2,12 +2,13 @@ import {
   BACKUP_SCHEDULER_ID,
   parseLeaseValue,
   redisKeys,
+  WORKER_HEARTBEAT_TTL_MS,
   type BackupStatus,
   type DestinationInventory,
   type RunRecord,
   type VerificationRecord,
 } from '@chango/contracts';
-import type { JobQueues } from './queues.js';
+import type { RedisLink } from './redis-link.js';
 
 /**
  * `GET /admin/api/backup/status`, read from Redis only (not from a worker), so it
@@ -15,16 +16,16 @@ import type { JobQueues } from './queues.js';
  * next run as BullMQ holds them, and the last success, failure and drill as
  * the workers recorded them, and the destination's count and retention.
  */
-export async function readStatus(queues: JobQueues): Promise<BackupStatus> {
-  const keys = redisKeys(queues.prefix);
+export async function readStatus(link: RedisLink): Promise<BackupStatus> {
+  const keys = redisKeys(link.prefix);
   const [lease, workers, scheduler, lastSuccess, lastFailure, lastVerify, inventory] = await Promise.all([
-    queues.redis.get(keys.leader),
-    queues.aliveWorkers(),
-    queues.backup.getJobScheduler(BACKUP_SCHEDULER_ID),
-    queues.redis.get(keys.lastSuccess),
-    queues.redis.get(keys.lastFailure),
-    queues.redis.get(keys.lastVerify),
-    queues.redis.get(keys.destinationInventory),
+    link.redis.get(keys.leader),
+    aliveWorkers(link),
+    link.backup.getJobScheduler(BACKUP_SCHEDULER_ID),
+    link.redis.get(keys.lastSuccess),
+    link.redis.get(keys.lastFailure),
+    link.redis.get(keys.lastVerify),
+    link.redis.get(keys.destinationInventory),
   ]);
   return {
     leader: parseLeaseValue(lease),
@@ -37,6 +38,11 @@ export async function readStatus(queues: JobQueues): Promise<BackupStatus> {
     lastVerify: parseJson<VerificationRecord>(lastVerify),
     destination: parseJson<DestinationInventory>(inventory),
   };
+}
+
+/** Node ids of the workers whose heartbeat is fresh. */
+export async function aliveWorkers(link: RedisLink): Promise<string[]> {
+  return link.redis.zrangebyscore(redisKeys(link.prefix).workers, Date.now() - WORKER_HEARTBEAT_TTL_MS, '+inf');
 }
 
 function parseJson<T>(raw: string | null): T | null {

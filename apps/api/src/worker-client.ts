@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CONTROL_JOB_OPTIONS, CONTROL_JOBS, type ControlJobData, type ControlOutcome } from '@chango/contracts';
 import { HttpError } from './http-errors.js';
-import type { JobQueues } from './queues.js';
+import type { RedisLink } from './redis-link.js';
 
 const JOB_NAMES: Record<ControlJobData['op'], string> = {
   'config.get': CONTROL_JOBS.getConfig,
@@ -14,13 +14,13 @@ const JOB_NAMES: Record<ControlJobData['op'], string> = {
  * refusal it gives (bad field, nothing configured, S3 refusing) becomes the
  * HttpError it names; no answer in time becomes 503 naming the worker.
  */
-export async function askWorker<T>(queues: JobQueues, request: ControlJobData, waitMs: number): Promise<T> {
-  const job = await queues.call(() =>
-    queues.control.add(JOB_NAMES[request.op], request, { jobId: randomUUID(), ...CONTROL_JOB_OPTIONS }),
+export async function askWorker<T>(link: RedisLink, request: ControlJobData, waitMs: number): Promise<T> {
+  const job = await link.bounded(() =>
+    link.control.add(JOB_NAMES[request.op], request, { jobId: randomUUID(), ...CONTROL_JOB_OPTIONS }),
   );
   let outcome: ControlOutcome<T>;
   try {
-    outcome = (await job.waitUntilFinished(queues.controlEvents, waitMs)) as ControlOutcome<T>;
+    outcome = (await job.waitUntilFinished(link.controlEvents, waitMs)) as ControlOutcome<T>;
   } catch (err) {
     if (/timed out/i.test((err as Error).message)) {
       await job.remove().catch(() => undefined);

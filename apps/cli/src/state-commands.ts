@@ -1,4 +1,5 @@
-import { ControlPlaneState, DEFAULT_DATA_DIR, collectStats, loadRootSecret, seedState, type StateStats } from '@chango/state';
+import { ControlPlaneState, DEFAULT_DATA_DIR, collectStats, loadRootSecret, type StateStats } from '@chango/state';
+import { seedState } from '@chango/seed';
 import type { Command } from 'commander';
 import { wholeNumber } from './options.js';
 

@@ -184,7 +184,7 @@ async function produceBackup(job: BackupJob, ctx: BackupContext, frame: RunFrame
     await ctx.leftovers.discard(bucket, earlier.key);
   }
   const interruptions = job.stalledCounter ?? 0;
-  if (interruptions >= ctx.config.backupAttempts) {
+  if (interruptions >= ctx.config.retry.attempts) {
     throw new UnrecoverableError(
       `the worker making this backup died ${interruptions} time(s) before it finished (last seen in ${frame.progress.lastKnown(job)}); ` +
         'giving up rather than trying for ever: look for the cause in the worker\'s log and the system journal (out of memory, a crash)',

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { booleanSetting, DEFAULT_QUEUE_PREFIX, integerSetting } from '@chango/contracts';
+import { booleanSetting, integerSetting, readSharedSettings, type SharedSettings } from '@chango/contracts';
 import { s3TimeoutsFromEnv, UPLOAD_PART_BYTES, type S3Timeouts } from '@chango/s3';
 import { DEFAULT_DATA_DIR, loadRootSecret } from '@chango/state';
 
@@ -10,13 +10,11 @@ export const SERVICE_VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
-export interface WorkerConfig {
+export interface WorkerConfig extends SharedSettings {
   dataDir: string;
   rootSecret: Buffer;
   /** Where checkpoints are staged while archived; stale ones are removed at start. */
   workDir: string;
-  redisUrl: string;
-  queuePrefix: string;
   nodeId: string;
   gzipLevel: number;
   /** Recorded in each manifest as chango.version: the Chango release this master runs. */
@@ -34,20 +32,16 @@ export interface WorkerConfig {
   /** The watchdog: a backup or drill running longer is stopped and failed (0: derive from the state's size, see deadlines.ts). */
   jobDeadlineMs: number;
   jobDeadlineFloorMs: number;
-  /** Attempts and first retry delay of scheduled backups (the api sets its own runs' from the same variables). */
-  backupAttempts: number;
-  backupBackoffMs: number;
 }
 
 /** Reads the worker's settings from the environment; a bad value stops the start with its name. */
 export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const dataDir = env.CHANGO_DATA_DIR || DEFAULT_DATA_DIR;
   return {
+    ...readSharedSettings(env),
     dataDir,
     rootSecret: loadRootSecret(env),
     workDir: env.CHANGO_WORK_DIR || join(dataDir, '.backup-work'),
-    redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
-    queuePrefix: env.CHANGO_QUEUE_PREFIX || DEFAULT_QUEUE_PREFIX,
     nodeId: env.CHANGO_NODE_ID || hostname(),
     gzipLevel: integerSetting(env, 'CHANGO_GZIP_LEVEL', 6, 1, 9),
     changoVersion: env.CHANGO_VERSION || SERVICE_VERSION,
@@ -58,7 +52,5 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     verifyScheduledBackups: booleanSetting(env, 'CHANGO_VERIFY_SCHEDULED', true),
     jobDeadlineMs: integerSetting(env, 'CHANGO_JOB_DEADLINE_MS', 0, 0, 7 * 24 * 3600_000),
     jobDeadlineFloorMs: integerSetting(env, 'CHANGO_JOB_DEADLINE_FLOOR_MS', 600_000, 1_000, 24 * 3600_000),
-    backupAttempts: integerSetting(env, 'CHANGO_BACKUP_ATTEMPTS', 3, 1, 20),
-    backupBackoffMs: integerSetting(env, 'CHANGO_BACKUP_BACKOFF_MS', 10_000, 10, 3_600_000),
   };
 }

@@ -51,7 +51,7 @@ export class JobWorkers {
       stalledInterval: config.lockDurationMs,
       // A job whose worker died is taken over; the job itself gives up (in words) after CHANGO_BACKUP_ATTEMPTS deaths,
       // before BullMQ's own limit (which fails it as "job stalled more than allowable limit") is reached.
-      maxStalledCount: config.backupAttempts + 1,
+      maxStalledCount: config.retry.attempts + 1,
     });
     this.control = new Worker(QUEUES.control, handlers.control, { connection, prefix: config.queuePrefix, autorun: false, concurrency: 4 });
     for (const worker of [this.backups, this.control] as Worker[]) {

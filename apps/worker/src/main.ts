@@ -48,7 +48,6 @@ async function main(): Promise<void> {
   // Shares the plain Redis connection (a Queue never blocks on it): one connection fewer.
   const backupQueue = new Queue<BackupJobData | VerifyJobData>(QUEUES.backup, { connection: redis, prefix: config.queuePrefix });
   backupQueue.on('error', () => undefined);
-  const retry = { attempts: config.backupAttempts, backoffMs: config.backupBackoffMs };
   const transportKey = workerTransportKey(config.rootSecret);
   const heartbeat = new Heartbeat(redis, config.queuePrefix, config.nodeId, transportKey.publicKey, log);
   const ledger = new RunLedger(redis, config.queuePrefix, log);
@@ -63,7 +62,7 @@ async function main(): Promise<void> {
         [BACKUP_JOB]: (job, token) =>
           runBackup(job, token, {
             state, config, log, lease, ledger, guard, leftovers,
-            queueVerify: async (key) => void (await backupQueue.add(VERIFY_JOB, { key, requestedBy: config.nodeId }, backupJobOptions(retry))),
+            queueVerify: async (key) => void (await backupQueue.add(VERIFY_JOB, { key, requestedBy: config.nodeId }, backupJobOptions(config.retry))),
             backupInProgress: (jobId) => backupUnderWay(backupQueue, jobId),
           }),
         [VERIFY_JOB]: (job, token) => runVerify(job, token, { state, config, log, ledger, guard }),
@@ -72,7 +71,7 @@ async function main(): Promise<void> {
     },
     log,
   );
-  const leadership = new Leadership(lease, { replica, schedule: new BackupSchedule(backupQueue, retry, log), jobs, log });
+  const leadership = new Leadership(lease, { replica, schedule: new BackupSchedule(backupQueue, config.retry, log), jobs, log });
 
   await heartbeat.start();
   await replica.load();
@@ -83,19 +82,9 @@ async function main(): Promise<void> {
     'worker ready: control-plane state open',
   );
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal, boundMs: STOP_BOUND_MS }, 'worker stopping: the job in hand is stopped and handed back to the queue');
-    // Whatever hangs (Redis gone, a native call), the process ends within the bound; a job it still held is
-    // then taken over once its lock expires, like a crashed worker's.
-    setTimeout(() => {
-      log.error({ boundMs: STOP_BOUND_MS }, 'worker did not stop within its bound: exiting anyway');
-      process.exit(1);
-    }, STOP_BOUND_MS).unref();
+  // In this order: the job in hand is stopped (upload aborted, files removed) and handed back, then the lease handed over at once.
+  stopOnSignals(log, async (signal) => {
     replica.stop();
-    // Stop the job in hand (its upload aborted, its files removed, the job handed back), then hand the lease over at once.
     guard.stopAll(`the worker on ${config.nodeId} is stopping (${signal})`);
     await jobs.close();
     await leadership.stop();
@@ -103,10 +92,29 @@ async function main(): Promise<void> {
     await backupQueue.close().catch(() => undefined);
     redis.disconnect();
     await state.close();
+  });
+}
+
+/**
+ * SIGTERM or SIGINT runs `stop` once and exits 0. Whatever hangs (Redis gone, a native call), the
+ * process ends within STOP_BOUND_MS; a job it still held is then taken over once its lock
+ * expires, like a crashed worker's.
+ */
+function stopOnSignals(log: Logger, stop: (signal: string) => Promise<void>): void {
+  let stopping = false;
+  const onSignal = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, boundMs: STOP_BOUND_MS }, 'worker stopping: the job in hand is stopped and handed back to the queue');
+    setTimeout(() => {
+      log.error({ boundMs: STOP_BOUND_MS }, 'worker did not stop within its bound: exiting anyway');
+      process.exit(1);
+    }, STOP_BOUND_MS).unref();
+    await stop(signal);
     process.exit(0);
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void onSignal('SIGTERM'));
+  process.once('SIGINT', () => void onSignal('SIGINT'));
 }
 
 /** Removes what a worker killed mid-backup left in the work dir: only this process uses it (it holds the stores' lock). */

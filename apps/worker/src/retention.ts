@@ -1,7 +1,8 @@
-import { appliedRetention, planRetention, type BackupObject, type DestinationInventory, type RetentionPolicy } from '@chango/contracts';
+import { appliedRetention, type BackupObject, type DestinationInventory, type RetentionPolicy } from '@chango/contracts';
 import { firstArchiveBound, newestFirst, type BackupBucket, type ListedArchive } from '@chango/s3';
 import type { Logger } from '@chango/telemetry';
 import type { LeaderLease } from './leader-lease.js';
+import { planRetention } from './retention-plan.js';
 import type { RunLedger } from './run-ledger.js';
 
 export interface RetentionContext {

@@ -1,5 +1,6 @@
 export * from './backup-key.js';
 export * from './backup-object.js';
+export * from './cron.js';
 export * from './destination.js';
 export * from './jobs.js';
 export * from './queues.js';

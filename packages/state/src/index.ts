@@ -15,7 +15,6 @@ export {
   type NginxSite,
 } from './metadata.js';
 export { hashPassword, verifyPassword } from './passwords.js';
-export { seedState, type SeedOptions, type SeedSummary } from './seed.js';
 export { collectStats, type StateStats } from './stats.js';
 export { STORE_NAMES, type StoreName, type PerStore } from './stores.js';
 export { LOW_MEMORY_TUNING, RocksStore, type OpenStoreOptions } from './rocks-store.js';

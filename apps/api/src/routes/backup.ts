@@ -1,10 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import express, { Router, type Request } from 'express';
-import { Job } from 'bullmq';
 import {
   BACKUP_DEDUPLICATION_ID,
   BACKUP_JOB,
-  backupJobOptions,
   DestinationUpdateSchema,
   ObjectsPageSchema,
   VERIFY_DEDUPLICATION_ID,
@@ -22,15 +19,12 @@ import type { AuthThrottle } from '../auth-throttle.js';
 import { requireRole } from '../auth.js';
 import type { ApiConfig } from '../config.js';
 import { HttpError } from '../http-errors.js';
-import { viewJob, type BackupQueueJob } from '../job-view.js';
-import { readStatus } from '../status.js';
-import type { JobQueues } from '../queues.js';
+import type { BackupJobs } from '../backup-jobs.js';
 import type { TokenEntry } from '@chango/security';
-import { askWorker } from '../worker-client.js';
 
 export interface BackupRoutesDeps {
   config: ApiConfig;
-  queues: JobQueues;
+  jobs: BackupJobs;
   tokens: () => TokenEntry[];
   log: Logger;
   throttle: AuthThrottle;
@@ -40,7 +34,7 @@ const BASE = '/admin/api/backup';
 
 
 /** The spec's REST API: destination config, run, job status and history, objects at the destination. */
-export function backupRoutes({ config, queues, tokens, log, throttle }: BackupRoutesDeps): Router {
+export function backupRoutes({ config, jobs, tokens, log, throttle }: BackupRoutesDeps): Router {
   const router = Router();
   const viewer = requireRole(tokens, 'viewer', throttle);
   const admin = requireRole(tokens, 'admin', throttle);
@@ -49,29 +43,12 @@ export function backupRoutes({ config, queues, tokens, log, throttle }: BackupRo
 
   /** A job with nowhere to go is refused now (409), not after it has been queued. */
   const requireDestination = async (): Promise<void> => {
-    const { config: stored } = await askWorker<ConfigResult>(queues, { op: 'config.get' }, config.workerAnswerMs);
+    const { config: stored } = await jobs.askWorker<ConfigResult>({ op: 'config.get' }, config.workerAnswerMs);
     if (!stored) throw new HttpError(409, 'not_configured', 'no backup destination is configured: PUT /admin/api/backup/config first');
   };
 
-  /**
-   * Adds a job to the backup queue. While one with the same deduplication id
-   * waits or runs, BullMQ hands back that one instead (alreadyRunning).
-   */
-  const enqueue = async (name: string, data: BackupJobData | VerifyJobData, deduplicationId: string): Promise<{ jobId: string; alreadyRunning: boolean }> => {
-    const requestedId = randomUUID();
-    const added = await queues.call(() =>
-      queues.backup.add(name, data, {
-        jobId: requestedId,
-        deduplication: { id: deduplicationId },
-        ...backupJobOptions({ attempts: config.backupAttempts, backoffMs: config.backupBackoffMs }),
-      }),
-    );
-    const jobId = added.id ?? requestedId;
-    return { jobId, alreadyRunning: jobId !== requestedId };
-  };
-
   router.get(`${BASE}/config`, viewer, async (_req, res) => {
-    const { config: stored } = await askWorker<ConfigResult>(queues, { op: 'config.get' }, config.workerAnswerMs);
+    const { config: stored } = await jobs.askWorker<ConfigResult>({ op: 'config.get' }, config.workerAnswerMs);
     if (!stored) throw new HttpError(404, 'not_configured', 'no backup destination is configured yet: PUT it first');
     res.json(stored);
   });
@@ -79,8 +56,8 @@ export function backupRoutes({ config, queues, tokens, log, throttle }: BackupRo
   router.put(`${BASE}/config`, admin, json, async (req, res) => {
     const { secretKey, ...update } = parseJsonBody(req, DestinationUpdateSchema, 'invalid_config');
     // The secret crosses Redis sealed to the worker's key, never in plaintext.
-    const sealedSecretKey = secretKey === undefined ? undefined : sealForWorker(secretKey, await queues.workerTransportKey());
-    const result = await askWorker<ConfigResult>(queues, { op: 'config.put', update, ...(sealedSecretKey ? { sealedSecretKey } : {}) }, config.workerAnswerMs);
+    const sealedSecretKey = secretKey === undefined ? undefined : sealForWorker(secretKey, await jobs.workerTransportKey());
+    const result = await jobs.askWorker<ConfigResult>({ op: 'config.put', update, ...(sealedSecretKey ? { sealedSecretKey } : {}) }, config.workerAnswerMs);
     log.info({ caller: req.caller?.name, endpoint: update.endpoint, bucket: update.bucket, secretKeyChanged: secretKey !== undefined }, 'backup destination updated');
     res.json(result.config);
   });
@@ -89,22 +66,13 @@ export function backupRoutes({ config, queues, tokens, log, throttle }: BackupRo
     const wait = parseWaitFlag(req);
     await requireDestination();
     // A backup already running (a scheduled one, say) answers this request: one backup at a time per cluster.
-    const running = (await queues.call(() => queues.backup.getActive())).find((j) => j?.name === BACKUP_JOB);
+    const running = await jobs.runningBackupId();
     const data: BackupJobData = { trigger: 'api', requestedBy: req.caller?.name ?? 'unknown' };
-    const { jobId, alreadyRunning } = running?.id ? { jobId: running.id, alreadyRunning: true } : await enqueue(BACKUP_JOB, data, BACKUP_DEDUPLICATION_ID);
+    const { jobId, alreadyRunning } = running ? { jobId: running, alreadyRunning: true } : await jobs.enqueue(BACKUP_JOB, data, BACKUP_DEDUPLICATION_ID);
     log.info({ caller: req.caller?.name, jobId, alreadyRunning }, alreadyRunning ? 'backup requested: one is already under way' : 'backup requested');
-    const job: BackupQueueJob | undefined = await queues.call(() => Job.fromId(queues.backup, jobId));
-    if (!job) throw new HttpError(500, 'internal', `job ${jobId} vanished right after it was queued`);
-
-    if (wait && config.runWaitMs > 0) {
-      try {
-        await job.waitUntilFinished(queues.backupEvents, config.runWaitMs);
-      } catch {
-        // Failed, or still running past the bound: the job's state below says which.
-      }
-    }
-    const fresh: BackupQueueJob = (await queues.call(() => Job.fromId(queues.backup, jobId))) ?? job;
-    const view = await queues.call(() => viewJob(fresh, queues.backup));
+    if (wait && config.runWaitMs > 0) await jobs.waitForEnd(jobId, config.runWaitMs);
+    const view = await jobs.view(jobId);
+    if (!view) throw new HttpError(500, 'internal', `job ${jobId} vanished right after it was queued`);
     const statusUrl = `${BASE}/jobs/${jobId}`;
     if (view.state === 'completed' && view.result) {
       res.status(200).json({ jobId, alreadyRunning, statusUrl, ...view.result });
@@ -122,7 +90,7 @@ export function backupRoutes({ config, queues, tokens, log, throttle }: BackupRo
     }
     await requireDestination();
     const data: VerifyJobData = { key, requestedBy: req.caller?.name ?? 'unknown' };
-    const { jobId, alreadyRunning } = await enqueue(VERIFY_JOB, data, VERIFY_DEDUPLICATION_ID);
+    const { jobId, alreadyRunning } = await jobs.enqueue(VERIFY_JOB, data, VERIFY_DEDUPLICATION_ID);
     const statusUrl = `${BASE}/jobs/${jobId}`;
     log.info({ caller: req.caller?.name, jobId, key, alreadyRunning }, 'restore drill requested');
     res.status(202).location(statusUrl).json({ jobId, alreadyRunning, key, statusUrl });
@@ -130,26 +98,24 @@ export function backupRoutes({ config, queues, tokens, log, throttle }: BackupRo
 
   router.get(`${BASE}/jobs`, viewer, async (req, res) => {
     const limit = parseLimit(req);
-    const jobs = await queues.call(() => queues.backup.getJobs(['active', 'waiting', 'delayed', 'prioritized', 'completed', 'failed'], 0, limit - 1));
-    const newest = (jobs as (BackupQueueJob | undefined)[]).filter((j): j is BackupQueueJob => Boolean(j)).sort((a, b) => b.timestamp - a.timestamp).slice(0, limit);
-    res.json({ jobs: await queues.call(() => Promise.all(newest.map((job) => viewJob(job, queues.backup)))) });
+    res.json({ jobs: await jobs.list(limit) });
   });
 
   router.get(`${BASE}/jobs/:id`, viewer, async (req, res) => {
     const id = String(req.params.id);
     if (!/^[A-Za-z0-9:_-]{1,128}$/.test(id)) throw new HttpError(400, 'invalid_job_id', 'id is not a job id', [{ field: 'id', message: 'is not a job id' }]);
-    const job: BackupQueueJob | undefined = await queues.call(() => Job.fromId(queues.backup, id));
-    if (!job) throw new HttpError(404, 'unknown_job', `no backup job with id ${id} (it may have expired from the history)`);
-    res.json(await queues.call(() => viewJob(job, queues.backup)));
+    const view = await jobs.view(id);
+    if (!view) throw new HttpError(404, 'unknown_job', `no backup job with id ${id} (it may have expired from the history)`);
+    res.json(view);
   });
 
   router.get(`${BASE}/status`, viewer, async (_req, res) => {
-    res.json(await queues.call(() => readStatus(queues)));
+    res.json(await jobs.status());
   });
 
   router.get(`${BASE}/objects`, viewer, async (req, res) => {
     const page = parseQuery(ObjectsPageSchema, { limit: parseLimit(req), cursor: req.query.cursor });
-    res.json(await askWorker<ObjectsResult>(queues, { op: 'objects.list', page }, config.workerAnswerMs));
+    res.json(await jobs.askWorker<ObjectsResult>({ op: 'objects.list', page }, config.workerAnswerMs));
   });
 
   return router;

@@ -1,9 +1,9 @@
 import { Router } from 'express';
 import type { Registry } from 'prom-client';
-import type { JobQueues } from '../queues.js';
+import type { BackupJobs } from '../backup-jobs.js';
 
 /** Liveness, readiness and the Prometheus scrape: no token needed, nothing secret in any of them. */
-export function healthRoutes(queues: JobQueues, metrics: Registry): Router {
+export function healthRoutes(jobs: BackupJobs, metrics: Registry): Router {
   const router = Router();
 
   router.get('/healthz', (_req, res) => {
@@ -14,7 +14,7 @@ export function healthRoutes(queues: JobQueues, metrics: Registry): Router {
     let redis = 'ok';
     let workers: string[] = [];
     try {
-      workers = await queues.aliveWorkers();
+      workers = await jobs.aliveWorkers();
     } catch (err) {
       redis = (err as Error).message;
     }

@@ -1,8 +1,5 @@
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
-import type { ControlPlaneState } from './control-plane-state.js';
-import { iamWrites, type AccessKey, type Policy, type User } from './iam.js';
-import { metadataWrites, type Component, type GatewayTopology } from './metadata.js';
-import { hashPassword } from './passwords.js';
+import { hashPassword, iamWrites, metadataWrites, type AccessKey, type Component, type ControlPlaneState, type GatewayTopology, type Policy, type User } from '@chango/state';
 
 export interface SeedOptions {
   users: number;

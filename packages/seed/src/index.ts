@@ -1,0 +1,1 @@
+export { seedState, type SeedOptions, type SeedSummary } from './seed.js';
