@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type * as Minio from 'minio';
 import type { BackupResult, BackupStatus, SkippedBackup } from '@chango/contracts';
-import { SuiteScope, waitFor } from '../support/fixtures.js';
-import { backoffBound, FOLLOWER_SYNC_MS, jobLockBound, leaseBound, renewalMs, SAFETY_NET_MS, TIMER_SLACK_MS, withinLoad, withWork } from '../support/liveness.js';
-import { startSlowProxy, startTcpProxy } from '../support/slow-proxy.js';
-import { deleteRedisPrefix, REDIS_URL, Stack } from '../support/stack.js';
-import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
+import { SuiteScope, waitFor } from '../../testkit/fixtures.js';
+import { backoffBound, FOLLOWER_SYNC_MS, jobLockBound, leaseBound, renewalMs, SAFETY_NET_MS, TIMER_SLACK_MS, withinLoad, withWork } from '../../testkit/liveness.js';
+import { startSlowProxy, startTcpProxy } from '../../testkit/slow-proxy.js';
+import { deleteRedisPrefix, REDIS_URL, Stack } from '../../testkit/stack.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
 
 const LEASE_MS = 3_000;
 const JOB_LOCK_MS = 4_000;

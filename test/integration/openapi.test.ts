@@ -6,11 +6,11 @@ import type { JobView } from '../../apps/api/src/job-view.js';
 import { createApp } from '../../apps/api/src/app.js';
 import { readApiConfig } from '../../apps/api/src/config.js';
 import { JobQueues } from '../../apps/api/src/queues.js';
-import { createTestBucket, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
-import { SuiteScope, waitFor } from '../support/fixtures.js';
-import { SAFETY_NET_MS } from '../support/liveness.js';
-import { REDIS_URL, Stack, type ApiResponse } from '../support/stack.js';
-import { ajv, componentValidator, document, DOCUMENT_TEXT, documentedOperations, resolveResponse, validatorFor, type Json } from '../support/openapi-document.js';
+import { createTestBucket, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
+import { SuiteScope, waitFor } from '../../testkit/fixtures.js';
+import { SAFETY_NET_MS } from '../../testkit/liveness.js';
+import { REDIS_URL, Stack, type ApiResponse } from '../../testkit/stack.js';
+import { ajv, componentValidator, document, DOCUMENT_TEXT, documentedOperations, resolveResponse, validatorFor, type Json } from '../../testkit/openapi-document.js';
 
 /**
  * apps/api/openapi.yaml cannot drift from the api: it is a valid OpenAPI 3.1

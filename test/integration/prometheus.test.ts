@@ -7,11 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import type { BackupResult } from '@chango/contracts';
-import { SuiteScope, tempDir, waitFor } from '../support/fixtures.js';
-import { SAFETY_NET_MS, settled, withinLoad } from '../support/liveness.js';
-import { API, REPO_ROOT, RunningProcess } from '../support/processes.js';
-import { Stack } from '../support/stack.js';
-import { createTestBucket, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
+import { SuiteScope, tempDir, waitFor } from '../../testkit/fixtures.js';
+import { SAFETY_NET_MS, settled, withinLoad } from '../../testkit/liveness.js';
+import { API, REPO_ROOT, RunningProcess } from '../../testkit/processes.js';
+import { Stack } from '../../testkit/stack.js';
+import { createTestBucket, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
 
 const run = promisify(execFile);
 const RULES = join(REPO_ROOT, 'deploy/prometheus/rules/chango-backup.rules.yml');

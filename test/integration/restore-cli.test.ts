@@ -8,12 +8,12 @@ import type * as Minio from 'minio';
 import { Queue } from 'bullmq';
 import { BACKUP_SCHEDULER_ID, QUEUES, type BackupResult, type BackupStatus, type VerificationRecord } from '@chango/contracts';
 import type { Manifest } from '@chango/archive';
-import { newRootSecret, SuiteScope, tempDir, treeState, waitFor, writeSecretFile } from '../support/fixtures.js';
-import { craft } from '../support/crafted-archive.js';
-import { leaseBound, leaseMsOf, SAFETY_NET_MS, withinLoad, withWork } from '../support/liveness.js';
-import { RunningProcess, WORKER, runCli } from '../support/processes.js';
-import { deleteRedisPrefix, REDIS_URL, Stack } from '../support/stack.js';
-import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
+import { newRootSecret, SuiteScope, tempDir, treeState, waitFor, writeSecretFile } from '../../testkit/fixtures.js';
+import { craft } from '../../testkit/crafted-archive.js';
+import { leaseBound, leaseMsOf, SAFETY_NET_MS, withinLoad, withWork } from '../../testkit/liveness.js';
+import { RunningProcess, WORKER, runCli } from '../../testkit/processes.js';
+import { deleteRedisPrefix, REDIS_URL, Stack } from '../../testkit/stack.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
 
 const run = promisify(execFile);
 /** The schedule the drill test turns on: a tick every 2 s. */

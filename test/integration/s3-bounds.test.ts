@@ -7,9 +7,9 @@ import type * as Minio from 'minio';
 import { makeBackupKey, type BackupDestination } from '@chango/contracts';
 import { formatDuration } from '@chango/contracts';
 import { BackupBucket, S3_TIMEOUT_CODE, S3Failure, S3TimeoutError, type S3Bound, type S3Timeouts } from '@chango/s3';
-import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
-import type { CleanupScope } from '../support/fixtures.js';
-import { startSlowProxy, startTcpProxy } from '../support/slow-proxy.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
+import type { CleanupScope } from '../../testkit/fixtures.js';
+import { startSlowProxy, startTcpProxy } from '../../testkit/slow-proxy.js';
 
 /**
  * Every S3 call of BackupBucket is bounded, against the real Ceph RGW behind a

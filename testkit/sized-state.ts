@@ -3,7 +3,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildManifest, type Manifest } from '@chango/archive';
 import { ControlPlaneState, seedState, STORE_NAMES } from '@chango/state';
-import { newRootSecret } from '../test/support/fixtures.js';
+import { newRootSecret } from './fixtures.js';
 
 const SEED_STEP_COMPONENTS = 5000;
 
