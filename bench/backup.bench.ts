@@ -17,7 +17,8 @@ import type { BackupResult } from '@chango/contracts';
 import { createTestBucket, startRgw } from '../testkit/local-rgw.js';
 import { SuiteScope, tempDir } from '../testkit/fixtures.js';
 import { Stack } from '../testkit/stack.js';
-import { checkpointWithManifest, percentile, seededState } from '../testkit/sized-state.js';
+import { checkpointWithManifest } from '../testkit/sized-state.js';
+import { percentile, seededState } from './support.js';
 
 const TARGET_MIB = Number(process.env.BENCH_BACKUP_MIB ?? 256);
 const GZIP_LEVEL = 6;

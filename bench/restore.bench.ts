@@ -20,7 +20,8 @@ import { createArchiveStream, HashingCounter } from '@chango/archive';
 import { sidecarBody } from '@chango/contracts';
 import { SuiteScope, tempDir, writeSecretFile } from '../testkit/fixtures.js';
 import { childEnv, CLI } from '../testkit/processes.js';
-import { checkpointWithManifest, seededState } from '../testkit/sized-state.js';
+import { checkpointWithManifest } from '../testkit/sized-state.js';
+import { seededState } from './support.js';
 
 const TARGET_MIB = Number(process.env.BENCH_RESTORE_MIB ?? 256);
 

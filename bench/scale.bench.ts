@@ -22,7 +22,7 @@ import { writeSyntheticBackups } from '../dev/synthetic-backups.js';
 import { SuiteScope, tempDir, writeSecretFile } from '../testkit/fixtures.js';
 import { REPO_ROOT } from '../testkit/processes.js';
 import { Stack } from '../testkit/stack.js';
-import { percentile } from '../testkit/sized-state.js';
+import { percentile } from './support.js';
 
 const execFileAsync = promisify(execFile);
 const MANY = Number(process.env.BENCH_SCALE_BACKUPS ?? 10_000);

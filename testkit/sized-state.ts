@@ -1,9 +1,13 @@
-import { existsSync } from 'node:fs';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildManifest, type Manifest } from '@chango/archive';
 import { ControlPlaneState, seedState, STORE_NAMES } from '@chango/state';
-import { newRootSecret } from './fixtures.js';
+
+/**
+ * A control-plane state of a given size on disk, and the checkpoint and manifest the worker would
+ * make of it: what the benchmarks measure against (bench/support.ts keeps a seeded state between
+ * runs; the measuring itself stays in bench/).
+ */
 
 const SEED_STEP_COMPONENTS = 5000;
 
@@ -47,31 +51,6 @@ export async function seedUntil(dataDir: string, rootSecret: Buffer, targetMiB: 
     stateMiB = await sizeMiB(...storeDirs);
   }
   return { state, stateMiB, components, seconds: (performance.now() - started) / 1000 };
-}
-
-/** p-th percentile (0–100) of `values`, nearest rank. */
-export function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
-}
-
-/** A seeded state of `targetMiB`, closed; kept in BENCH_SEED_DIR (with its root secret) when set, for the next run. */
-export async function seededState(work: string, targetMiB: number): Promise<{ dataDir: string; rootSecret: string; stateMiB: number }> {
-  const keep = process.env.BENCH_SEED_DIR;
-  const dataDir = keep ? join(keep, `state-${targetMiB}MiB`) : join(work, 'data');
-  const secretFile = `${dataDir}.root-secret`;
-  if (keep && existsSync(secretFile)) {
-    const rootSecret = (await readFile(secretFile, 'utf8')).trim();
-    const stateMiB = await sizeMiB(...STORE_NAMES.map((name) => join(dataDir, name)));
-    console.log(`reusing ${stateMiB.toFixed(1)} MiB of seeded state in ${dataDir}`);
-    return { dataDir, rootSecret, stateMiB };
-  }
-  const rootSecret = newRootSecret();
-  const seeded = await seedUntil(dataDir, Buffer.from(rootSecret), targetMiB);
-  await seeded.state.close();
-  if (keep) await writeFile(secretFile, rootSecret, { mode: 0o600 });
-  console.log(`seeded ${seeded.stateMiB.toFixed(1)} MiB (${seeded.components} components) in ${seeded.seconds.toFixed(1)} s`);
-  return { dataDir, rootSecret, stateMiB: seeded.stateMiB };
 }
 
 /** A checkpoint of the state in `dataDir`, taken into `checkpointDir`, and its manifest, as the worker makes them. */
