@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { BackupResult } from '@chango/contracts';
 import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../testkit/local-rgw.js';
-import { writeSyntheticBackups } from '../dev/synthetic-backups.js';
+import { writeSyntheticBackups } from '../testkit/synthetic-backups.js';
 import { SuiteScope, tempDir, writeSecretFile } from '../testkit/fixtures.js';
 import { REPO_ROOT } from '../testkit/processes.js';
 import { Stack } from '../testkit/stack.js';

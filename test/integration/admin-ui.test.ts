@@ -8,7 +8,7 @@ import { PROCESS_START_MS, withinLoad, withWork } from '../../testkit/liveness.j
 import { REPO_ROOT } from '../../testkit/processes.js';
 import { Stack } from '../../testkit/stack.js';
 import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
-import { writeSyntheticBackups } from '../../dev/synthetic-backups.js';
+import { writeSyntheticBackups } from '../../testkit/synthetic-backups.js';
 
 /** Screenshots of the run land here (git-ignored), for a person to look at. */
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');

@@ -12,7 +12,7 @@ import { RunLedger } from '../../apps/worker/src/run-ledger.js';
 import { SuiteScope } from '../../testkit/fixtures.js';
 import { deleteRedisPrefix, REDIS_URL } from '../../testkit/stack.js';
 import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
-import { writeSyntheticBackups } from '../../dev/synthetic-backups.js';
+import { writeSyntheticBackups } from '../../testkit/synthetic-backups.js';
 
 const HOUR = 3600_000;
 const PREFIX = 'prod/';
