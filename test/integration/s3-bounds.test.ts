@@ -8,6 +8,7 @@ import { formatDuration } from '@chango/contracts';
 import { BackupBucket, S3_TIMEOUT_CODE, S3Failure, S3TimeoutError, type S3Bound, type S3Timeouts } from '@chango/s3';
 import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
 import { FaultProxy } from '../../testkit/fault-proxy.js';
+import { waitFor } from '../../testkit/fixtures.js';
 
 /**
  * Every S3 call of BackupBucket is bounded, against the real Ceph RGW behind a
@@ -280,8 +281,11 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
       'reading an aborted download',
     );
     while (read < MiB) await new Promise((resolve) => setTimeout(resolve, 20));
+    // The abort must find the listing pending: its request sent and swallowed by the silent link. A request goes
+    // out once its connection is there, within the connect bound.
+    const swallowedBefore = proxy.stats().up.swallowed;
     const listing = rejection(bucket.page({ limit: 50 }), 'an aborted listing');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitFor("the listing's request to reach the silent link", async () => (proxy.stats().up.swallowed > swallowedBefore ? true : undefined), SLACK * connectMs, 20);
 
     const reason = new Error('SIGTERM: the worker is stopping');
     const abortedAt = Date.now();
@@ -318,7 +322,9 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
     assert.equal(await bucket.readSidecar(newKey()), undefined, 'no sidecar there');
     assert.equal(bucket.agent.connectionsOpened, 1, 'one connection for three calls');
 
-    await new Promise((resolve) => setTimeout(resolve, 2 * idleMs));
+    // Idle in the pool past the idle bound: the agent closes it (polled, so this ends as soon as it is gone).
+    const held = () => [...Object.values(bucket.agent.freeSockets), ...Object.values(bucket.agent.sockets)].flatMap((list) => list ?? []);
+    await waitFor('the idle pooled connection to be closed', async () => (held().length === 0 ? true : undefined), SLACK * idleMs, 20);
     assert.deepEqual((await bucket.page({ limit: 50 })).objects, []);
     assert.equal(bucket.agent.connectionsOpened, 2, 'the idle one was closed, a new one opened');
   });
