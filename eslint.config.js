@@ -28,9 +28,9 @@ export default tseslint.config(
       'use-isnan': 'error',
     },
   },
-  // bench/ and dev/ are type-checked with the tests (test/tsconfig.json), which the nearest tsconfig does not name.
+  // testkit/, bench/ and dev/ are type-checked with the tests (test/tsconfig.json), which the nearest tsconfig does not name.
   {
-    files: ['bench/**/*.ts', 'dev/**/*.ts'],
+    files: ['testkit/**/*.ts', 'bench/**/*.ts', 'dev/**/*.ts'],
     languageOptions: { parserOptions: { projectService: false, project: ['./test/tsconfig.json'], tsconfigRootDir: import.meta.dirname } },
   },
 );

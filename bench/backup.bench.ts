@@ -14,10 +14,11 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createArchiveStream, HashingCounter } from '@chango/archive';
 import type { BackupResult } from '@chango/contracts';
-import { createTestBucket, startRgw } from '../dev/local-rgw.js';
-import { SuiteScope, tempDir } from '../test/support/fixtures.js';
-import { Stack } from '../test/support/stack.js';
-import { checkpointWithManifest, percentile, seededState } from './support.js';
+import { createTestBucket, startRgw } from '../testkit/local-rgw.js';
+import { SuiteScope, tempDir } from '../testkit/fixtures.js';
+import { Stack } from '../testkit/stack.js';
+import { checkpointWithManifest } from '../testkit/sized-state.js';
+import { percentile, seededState } from './support.js';
 
 const TARGET_MIB = Number(process.env.BENCH_BACKUP_MIB ?? 256);
 const GZIP_LEVEL = 6;

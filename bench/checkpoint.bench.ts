@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { STORE_NAMES } from '@chango/state';
-import { newRootSecret } from '../test/support/fixtures.js';
-import { startProvisioningWriter } from '../test/support/provisioning-writer.js';
-import { seedUntil, sizeMiB } from './support.js';
+import { newRootSecret } from '../testkit/fixtures.js';
+import { startProvisioningWriter } from '../testkit/provisioning-writer.js';
+import { seedUntil, sizeMiB } from '../testkit/sized-state.js';
 
 const TARGET_MIB = Number(process.env.BENCH_STATE_MIB ?? 100);
 

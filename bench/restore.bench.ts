@@ -18,9 +18,10 @@ import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createArchiveStream, HashingCounter } from '@chango/archive';
 import { sidecarBody } from '@chango/contracts';
-import { SuiteScope, tempDir, writeSecretFile } from '../test/support/fixtures.js';
-import { childEnv, CLI } from '../test/support/processes.js';
-import { checkpointWithManifest, seededState } from './support.js';
+import { SuiteScope, tempDir, writeSecretFile } from '../testkit/fixtures.js';
+import { childEnv, CLI } from '../testkit/processes.js';
+import { checkpointWithManifest } from '../testkit/sized-state.js';
+import { seededState } from './support.js';
 
 const TARGET_MIB = Number(process.env.BENCH_RESTORE_MIB ?? 256);
 

@@ -17,11 +17,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { BackupResult } from '@chango/contracts';
-import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../dev/local-rgw.js';
-import { writeSyntheticBackups } from '../dev/synthetic-backups.js';
-import { SuiteScope, tempDir, writeSecretFile } from '../test/support/fixtures.js';
-import { REPO_ROOT } from '../test/support/processes.js';
-import { Stack } from '../test/support/stack.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../testkit/local-rgw.js';
+import { writeSyntheticBackups } from '../testkit/synthetic-backups.js';
+import { SuiteScope, tempDir, writeSecretFile } from '../testkit/fixtures.js';
+import { REPO_ROOT } from '../testkit/processes.js';
+import { Stack } from '../testkit/stack.js';
 import { percentile } from './support.js';
 
 const execFileAsync = promisify(execFile);

@@ -9,11 +9,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as Minio from 'minio';
-import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../dev/local-rgw.js';
-import { FaultProxy } from '../dev/fault-proxy.js';
-import type { RunningProcess } from '../test/support/processes.js';
-import { REPO_ROOT, runCli } from '../test/support/processes.js';
-import { REDIS_URL, Stack, type ApiResponse } from '../test/support/stack.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../testkit/local-rgw.js';
+import { FaultProxy } from '../testkit/fault-proxy.js';
+import type { RunningProcess } from '../testkit/processes.js';
+import { REPO_ROOT, runCli } from '../testkit/processes.js';
+import { REDIS_URL, Stack, type ApiResponse } from '../testkit/stack.js';
 import type { OwnRedis } from './own-redis.js';
 import type { Redactor } from './redact.js';
 import type { CaseScope } from './scope.js';

@@ -9,8 +9,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect } from 'node:net';
-import type { CleanupScope } from '../test/support/fixtures.js';
-import { tempDir } from '../test/support/fixtures.js';
+import type { CleanupScope } from '../testkit/fixtures.js';
+import { tempDir } from '../testkit/fixtures.js';
 
 /** How long redis-server may take to answer PING after a start (it starts in milliseconds). */
 const START_BOUND_MS = 15_000;

@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { runCli } from '../test/support/processes.js';
+import { runCli } from '../testkit/processes.js';
 import type { World } from './harness.js';
 
 export interface RestoreResult {

@@ -1,11 +1,11 @@
 /**
- * Keeps one Ceph RGW test cluster up across chaos cases (dev/local-rgw.ts shares a running
+ * Keeps one Ceph RGW test cluster up across chaos cases (testkit/local-rgw.ts shares a running
  * cluster with every startRgw() in the process while someone holds it), recycled every
  * RECYCLE_RUNS case runs: its in-memory store (1 GiB) fills with archives — deleted ones too,
  * until RGW's garbage collector gets to them — and a full RGW stalls uploads rather than failing
  * them, which would read as a service failure.
  */
-import { startRgw, type RgwCluster } from '../dev/local-rgw.js';
+import { startRgw, type RgwCluster } from '../testkit/local-rgw.js';
 
 /** ≈ 60 MiB per run (two or three 15 MiB archives, parts of aborted uploads); the small-work-dir case writes ≈ 200 MiB. */
 const RECYCLE_RUNS = 6;

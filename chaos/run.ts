@@ -17,7 +17,7 @@ function usage(): string {
 }
 
 async function main(): Promise<number> {
-  // Every process test/support starts adds an 'exit' listener (to kill it should we die first): dozens over a run, on purpose.
+  // Every process testkit starts adds an 'exit' listener (to kill it should we die first): dozens over a run, on purpose.
   process.setMaxListeners(0);
   // Interrupted: the case under way still unmounts its tmpfs and stops its processes before we go.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -1,7 +1,7 @@
-import type { CleanupScope } from '../test/support/fixtures.js';
+import type { CleanupScope } from '../testkit/fixtures.js';
 
 /**
- * The cleanups of one chaos case (what test/support's Stack and fixtures register through
+ * The cleanups of one chaos case (what testkit's Stack and fixtures register through
  * `after()`), run newest first when the case ends. Unlike a test context it runs every
  * cleanup even when one fails, and bounds each one: a case that broke something must still
  * unmount its tmpfs, stop its processes and remove its folders.

@@ -6,7 +6,7 @@
  */
 import type { BackupStatus } from '@chango/contracts';
 import type { JobView } from '../apps/api/src/job-view.js';
-import type { Stack } from '../test/support/stack.js';
+import type { Stack } from '../testkit/stack.js';
 
 export type { JobView };
 

@@ -8,8 +8,8 @@ import { rmSync } from 'node:fs';
 import { cp, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { newRootSecret, tempDir, writeSecretFile, type CleanupScope } from '../test/support/fixtures.js';
-import { runCli } from '../test/support/processes.js';
+import { newRootSecret, tempDir, writeSecretFile, type CleanupScope } from '../testkit/fixtures.js';
+import { runCli } from '../testkit/processes.js';
 
 interface Template {
   dataDir: string;

@@ -7,11 +7,11 @@
  * never complete first. After a fault, the case still confirms through the api that the job's
  * phase was the one aimed at (a fault in the wrong phase fails the case as a harness error).
  */
-import type { FaultProxy } from '../dev/fault-proxy.js';
+import type { FaultProxy } from '../testkit/fault-proxy.js';
 import type { CaseScope } from './scope.js';
 import { POLL_MS } from './settings.js';
 import { jobView, pollUntil } from './service.js';
-import type { Stack } from '../test/support/stack.js';
+import type { Stack } from '../testkit/stack.js';
 
 export type Phase = 'checkpoint' | 'archive' | 'upload' | 'commit' | 'done' | 'verify';
 

@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'no
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { newToken } from '@chango/security';
-import { minioClient, startRgw } from './local-rgw.js';
+import { minioClient, startRgw } from '../testkit/local-rgw.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const DEMO = join(ROOT, '.demo');

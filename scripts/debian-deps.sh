@@ -3,7 +3,7 @@
 #   rocksdb-tools  -> ldb, an independent reader of the RocksDB files we write.
 #   ceph-mon ceph-osd radosgw ceph-common -> a throwaway single-node Ceph cluster with the RADOS
 #                     Gateway on loopback: the real S3 server of the integration tests
-#                     (dev/local-rgw.ts).
+#                     (testkit/local-rgw.ts).
 #   time           -> GNU time, for the peak RSS figures of `npm run bench`.
 #   prometheus     -> promtool (check metrics, check rules, test rules) and a real Prometheus that
 #                     scrapes the api in the tests.

@@ -8,8 +8,8 @@
  * A stall mid-upload stops client→server bytes (the part body never completes); mid-read-back it
  * stops server→client bytes (the download stops), each after AIM.stallBytes more.
  */
-import type { FaultMode } from '../../dev/fault-proxy.js';
-import { describeMode } from '../../dev/fault-proxy.js';
+import type { FaultMode } from '../../testkit/fault-proxy.js';
+import { describeMode } from '../../testkit/fault-proxy.js';
 import { aftermath } from '../aftermath.js';
 import type { CaseContext, ChaosCase } from '../case.js';
 import { World } from '../harness.js';

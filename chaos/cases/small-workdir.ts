@@ -11,7 +11,7 @@ import { PREFIX, World, deathWords } from '../harness.js';
 import { check } from '../record.js';
 import { jobList } from '../service.js';
 import { BIG_STATE } from '../settings.js';
-import { Tmpfs, isRoot } from '../../test/support/tmpfs.js';
+import { Tmpfs, isRoot } from '../../testkit/tmpfs.js';
 
 /** What the ≈ 100 MiB state adds to an attempt over the standard one (checkpoint, archive, upload of ≈ 6× the bytes). */
 const BIG_STATE_EXTRA_MS = 30_000;

@@ -3,12 +3,12 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { SuiteScope } from '../support/fixtures.js';
-import { PROCESS_START_MS, withinLoad, withWork } from '../support/liveness.js';
-import { REPO_ROOT } from '../support/processes.js';
-import { Stack } from '../support/stack.js';
-import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
-import { writeSyntheticBackups } from '../../dev/synthetic-backups.js';
+import { SuiteScope } from '../../testkit/fixtures.js';
+import { PROCESS_START_MS, withinLoad, withWork } from '../../testkit/liveness.js';
+import { REPO_ROOT } from '../../testkit/processes.js';
+import { Stack } from '../../testkit/stack.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
+import { writeSyntheticBackups } from '../../testkit/synthetic-backups.js';
 
 /** Screenshots of the run land here (git-ignored), for a person to look at. */
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');

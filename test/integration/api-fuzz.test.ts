@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { SuiteScope } from '../support/fixtures.js';
-import { SAFETY_NET_MS } from '../support/liveness.js';
-import { componentValidator, document, METHODS, resolveResponse, validatorFor } from '../support/openapi-document.js';
-import { rawExchange, rawJson } from '../support/raw-http.js';
-import { Stack } from '../support/stack.js';
+import { SuiteScope } from '../../testkit/fixtures.js';
+import { SAFETY_NET_MS } from '../../testkit/liveness.js';
+import { componentValidator, document, METHODS, resolveResponse, validatorFor } from '../../testkit/openapi-document.js';
+import { rawExchange, rawJson } from '../../testkit/raw-http.js';
+import { Stack } from '../../testkit/stack.js';
 
 /**
  * Property-based fuzzing of the running api (real worker and Redis): requests

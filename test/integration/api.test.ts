@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { API, RunningProcess } from '../support/processes.js';
-import { SuiteScope } from '../support/fixtures.js';
-import { SAFETY_NET_MS } from '../support/liveness.js';
+import { API, RunningProcess } from '../../testkit/processes.js';
+import { SuiteScope } from '../../testkit/fixtures.js';
+import { SAFETY_NET_MS } from '../../testkit/liveness.js';
 import type { BackupStatus } from '@chango/contracts';
-import { Stack } from '../support/stack.js';
+import { Stack } from '../../testkit/stack.js';
 
 /**
  * The feature under test, README: "Redis unreachable: 503 with words, within seconds". The api cuts each Redis call

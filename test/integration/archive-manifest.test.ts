@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { buildManifest, serializeManifest, type ManifestInfo } from '@chango/archive';
-import { tempDir } from '../support/fixtures.js';
+import { tempDir } from '../../testkit/fixtures.js';
 
 const execFile = promisify(execFileCb);
 

@@ -18,8 +18,8 @@ import {
   type Manifest,
 } from '@chango/archive';
 import { STORE_NAMES } from '@chango/state';
-import { filesBelow, tempDir } from '../support/fixtures.js';
-import { SAFETY_NET_MS } from '../support/liveness.js';
+import { filesBelow, tempDir } from '../../testkit/fixtures.js';
+import { SAFETY_NET_MS } from '../../testkit/liveness.js';
 
 const execFile = promisify(execFileCb);
 const MiB = 1024 * 1024;

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createTestBucket, minioClient, startRgw } from '../../dev/local-rgw.js';
-import { waitFor } from '../support/fixtures.js';
-import { jobLockBound, SAFETY_NET_MS, withWork } from '../support/liveness.js';
-import { Stack } from '../support/stack.js';
+import { createTestBucket, minioClient, startRgw } from '../../testkit/local-rgw.js';
+import { waitFor } from '../../testkit/fixtures.js';
+import { jobLockBound, SAFETY_NET_MS, withWork } from '../../testkit/liveness.js';
+import { Stack } from '../../testkit/stack.js';
 
 interface JobBody {
   state: string;

@@ -8,10 +8,10 @@ import { promisify } from 'node:util';
 import * as Minio from 'minio';
 import type { Manifest } from '@chango/archive';
 import { STORE_NAMES } from '@chango/state';
-import { filesBelow, SuiteScope, tempDir } from '../support/fixtures.js';
-import { ldb, runCli } from '../support/processes.js';
-import { createTestBucket, minioClient, startRgw, type RgwCluster, type S3Target } from '../../dev/local-rgw.js';
-import { Stack } from '../support/stack.js';
+import { filesBelow, SuiteScope, tempDir } from '../../testkit/fixtures.js';
+import { ldb, runCli } from '../../testkit/processes.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster, type S3Target } from '../../testkit/local-rgw.js';
+import { Stack } from '../../testkit/stack.js';
 
 const run = promisify(execFile);
 const KEY_PATTERN = /^prod\/chango-\d{8}T\d{6}Z-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.tar\.gz$/;

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { collectStats, isStateError, STORE_NAMES } from '@chango/state';
 import { seedState } from '@chango/seed';
-import { newRootSecret, tempDir, waitFor } from '../support/fixtures.js';
-import { SAFETY_NET_MS } from '../support/liveness.js';
-import { ldb } from '../support/processes.js';
-import { startProvisioningWriter } from '../support/provisioning-writer.js';
-import { openState } from '../support/state.js';
+import { newRootSecret, tempDir, waitFor } from '../../testkit/fixtures.js';
+import { SAFETY_NET_MS } from '../../testkit/liveness.js';
+import { ldb } from '../../testkit/processes.js';
+import { startProvisioningWriter } from '../../testkit/provisioning-writer.js';
+import { openState } from '../../testkit/state.js';
 
 test('checkpoints taken while a writer keeps changing iam, metadata and kms are each one point in time', async (t) => {
   const dataDir = await tempDir(t);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { newRootSecret, tempDir } from '../support/fixtures.js';
-import { runCli } from '../support/processes.js';
+import { newRootSecret, tempDir } from '../../testkit/fixtures.js';
+import { runCli } from '../../testkit/processes.js';
 
 test('state seed then state stats --json: the counts match what was seeded, every secret decrypts', async (t) => {
   const dataDir = join(await tempDir(t), 'data');

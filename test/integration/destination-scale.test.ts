@@ -9,10 +9,10 @@ import { BackupBucket } from '@chango/s3';
 import { createLogger } from '@chango/telemetry';
 import { applyRetention, MAX_DELETIONS_PER_PASS } from '../../apps/worker/src/retention.js';
 import { RunLedger } from '../../apps/worker/src/run-ledger.js';
-import { SuiteScope } from '../support/fixtures.js';
-import { deleteRedisPrefix, REDIS_URL } from '../support/stack.js';
-import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
-import { writeSyntheticBackups } from '../../dev/synthetic-backups.js';
+import { SuiteScope } from '../../testkit/fixtures.js';
+import { deleteRedisPrefix, REDIS_URL } from '../../testkit/stack.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
+import { writeSyntheticBackups } from '../../testkit/synthetic-backups.js';
 
 const HOUR = 3600_000;
 const PREFIX = 'prod/';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { FaultProxy } from '../../dev/fault-proxy.js';
+import { FaultProxy } from '../../testkit/fault-proxy.js';
 
 /**
  * The chaos suite's fault proxy against a local echo server: each mode, each switched while a

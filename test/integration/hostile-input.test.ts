@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { SuiteScope } from '../support/fixtures.js';
-import { SAFETY_NET_MS, TIMER_SLACK_MS, withinLoad } from '../support/liveness.js';
-import { rawExchange, rawJson } from '../support/raw-http.js';
-import { Stack } from '../support/stack.js';
+import { SuiteScope } from '../../testkit/fixtures.js';
+import { SAFETY_NET_MS, TIMER_SLACK_MS, withinLoad } from '../../testkit/liveness.js';
+import { rawExchange, rawJson } from '../../testkit/raw-http.js';
+import { Stack } from '../../testkit/stack.js';
 
 /** The bounds this api runs with (README "Limits"), small so the tests are quick; what is asserted is the bound itself. */
 const HEADERS_TIMEOUT_MS = 1_000;

@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { after, test } from 'node:test';
 import { Job, Queue, QueueEvents, Worker } from 'bullmq';
 import { viewJob, type BackupQueueJob } from '../../apps/api/src/job-view.js';
-import { SAFETY_NET_MS } from '../support/liveness.js';
-import { deleteRedisPrefix, REDIS_URL } from '../support/stack.js';
+import { SAFETY_NET_MS } from '../../testkit/liveness.js';
+import { deleteRedisPrefix, REDIS_URL } from '../../testkit/stack.js';
 
 const prefix = `chango-test-${randomBytes(4).toString('hex')}`;
 const connection = { url: REDIS_URL };

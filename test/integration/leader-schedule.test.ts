@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type * as Minio from 'minio';
 import type { BackupResult, BackupStatus, SkippedBackup } from '@chango/contracts';
-import { SuiteScope, waitFor } from '../support/fixtures.js';
-import { backoffBound, FOLLOWER_SYNC_MS, jobLockBound, leaseBound, renewalMs, SAFETY_NET_MS, TIMER_SLACK_MS, withinLoad, withWork } from '../support/liveness.js';
-import { startSlowProxy, startTcpProxy } from '../support/slow-proxy.js';
-import { deleteRedisPrefix, REDIS_URL, Stack } from '../support/stack.js';
-import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
+import { SuiteScope, waitFor } from '../../testkit/fixtures.js';
+import { backoffBound, FOLLOWER_SYNC_MS, jobLockBound, leaseBound, renewalMs, SAFETY_NET_MS, TIMER_SLACK_MS, withinLoad, withWork } from '../../testkit/liveness.js';
+import { FaultProxy } from '../../testkit/fault-proxy.js';
+import { deleteRedisPrefix, REDIS_URL, Stack } from '../../testkit/stack.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
 
 const LEASE_MS = 3_000;
 const JOB_LOCK_MS = 4_000;
@@ -99,7 +99,7 @@ describe('schedules on the leader: two master hosts, real Redis, real S3', () =>
   test('a schedule every 2 s makes one backup per tick on the leader only; a tick that finds one running is skipped', async (t) => {
     const bucket = await createTestBucket(rgw);
     // A slow link makes each backup outlast a tick interval.
-    const slowEndpoint = await startSlowProxy(t, rgw.endpoint, 1_500_000);
+    const slowEndpoint = (await FaultProxy.startIn(t, rgw.endpoint, { mode: 'slow', bytesPerSecond: 1_500_000 })).url;
     const put = await stack.request('PUT', '/admin/api/backup/config', { body: destination(bucket, slowEndpoint, { schedule: EVERY_2_SECONDS, timezone: 'Europe/Berlin' }) });
     assert.equal(put.status, 200, JSON.stringify(put.body));
     const scheduled = await status();
@@ -229,7 +229,7 @@ describe('schedules on the leader: two master hosts, real Redis, real S3', () =>
 
 describe('a leader cut off from Redis', () => {
   test('steps down by itself once its lease runs out, and another worker leads', async (t) => {
-    const proxy = await startTcpProxy(t, REDIS_URL);
+    const proxy = await FaultProxy.startIn(t, REDIS_URL);
     // The first worker reaches Redis through a link that will go silent; the api and node-b reach it directly.
     const stack = await Stack.start(t, { users: 1, components: 5, env: { CHANGO_LEADER_LEASE_MS: String(LEASE_MS), REDIS_URL: proxy.url }, apiEnv: { REDIS_URL } });
     t.after(() => stack.worker.stop('SIGKILL'));
@@ -237,7 +237,7 @@ describe('a leader cut off from Redis', () => {
     const leaderNode = stack.env.CHANGO_NODE_ID as string;
     assert.equal((await stack.request<BackupStatus>('GET', '/admin/api/backup/status')).body.leader?.nodeId, leaderNode);
 
-    proxy.blackhole();
+    proxy.set({ mode: 'blackhole' });
     const cutAt = Date.now();
     await waitFor('the cut-off leader to step down', async () => (/no longer leader/.test(stack.worker.stdout) ? true : undefined), LEADERSHIP_WAIT_MS, 100);
     // Timed by the worker's own log line, not by when this test's poll read it.

@@ -6,11 +6,11 @@ import type { JobView } from '../../apps/api/src/job-view.js';
 import { createApp } from '../../apps/api/src/app.js';
 import { readApiConfig } from '../../apps/api/src/config.js';
 import { RedisLink } from '../../apps/api/src/redis-link.js';
-import { createTestBucket, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
-import { SuiteScope, waitFor } from '../support/fixtures.js';
-import { SAFETY_NET_MS } from '../support/liveness.js';
-import { REDIS_URL, Stack, type ApiResponse } from '../support/stack.js';
-import { ajv, componentValidator, document, DOCUMENT_TEXT, documentedOperations, resolveResponse, validatorFor, type Json } from '../support/openapi-document.js';
+import { createTestBucket, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
+import { SuiteScope, waitFor, type CleanupScope } from '../../testkit/fixtures.js';
+import { SAFETY_NET_MS } from '../../testkit/liveness.js';
+import { REDIS_URL, Stack, type ApiResponse } from '../../testkit/stack.js';
+import { ajv, componentValidator, document, DOCUMENT_TEXT, documentedOperations, resolveResponse, validatorFor, type Json } from '../../testkit/openapi-document.js';
 
 /**
  * apps/api/openapi.yaml cannot drift from the api: it is a valid OpenAPI 3.1
@@ -144,216 +144,280 @@ describe('the OpenAPI document (apps/api/openapi.yaml)', () => {
   });
 });
 
-describe('the running api answers as documented (real worker, Redis and Ceph RGW)', () => {
-  const scope = new SuiteScope();
-  let rgw: RgwCluster;
-  let stack: Stack;
-  let destination: Record<string, string> & { secretKey: string };
-  const base = '/admin/api/backup';
-
+/** A stack's api, and the helpers that check its answers against the document. */
+interface DocumentedApi {
+  stack: Stack;
   /** Calls the api, asserts the status, and checks the answer against the document. */
-  const call = async <T = Json>(
-    method: string,
-    docPath: string,
-    status: number,
-    options: Parameters<Stack['request']>[2] & { path?: string } = {},
-  ): Promise<ApiResponse<T>> => {
-    const response = await stack.request<T>(method, options.path ?? docPath, options);
-    assert.equal(response.status, status, `${method} ${options.path ?? docPath}: ${JSON.stringify(response.body)}`);
-    assertDocumented(method, docPath, response);
-    return response;
+  call<T = Json>(method: string, docPath: string, status: number, options?: Parameters<Stack['request']>[2] & { path?: string }): Promise<ApiResponse<T>>;
+  /** Waits for a job to complete or fail: a backup's or a drill's own work, no interval to derive from. */
+  finished(id: string): Promise<ApiResponse<JobView>>;
+}
+
+const base = '/admin/api/backup';
+
+/** A whole stack of its own (worker, api, Redis prefix), closed by `scope`, and its documented api. */
+async function documentedApi(scope: CleanupScope): Promise<DocumentedApi> {
+  // The api waits CHANGO_WORKER_ANSWER_MS (default 10 s) for the worker's answer to a config or listing request, then
+  // answers 503: left at its documented default, not shortened, so a slow answer on a loaded machine is not a 503.
+  const stack = await Stack.start(scope, { env: { CHANGO_BACKUP_ATTEMPTS: '1', CHANGO_VERIFY_SCHEDULED: 'false' } });
+  return {
+    stack,
+    async call<T = Json>(method: string, docPath: string, status: number, options: Parameters<Stack['request']>[2] & { path?: string } = {}): Promise<ApiResponse<T>> {
+      const response = await stack.request<T>(method, options.path ?? docPath, options);
+      assert.equal(response.status, status, `${method} ${options.path ?? docPath}: ${JSON.stringify(response.body)}`);
+      assertDocumented(method, docPath, response);
+      return response;
+    },
+    finished: (id) =>
+      waitFor(
+        `job ${id} to finish`,
+        async () => {
+          const job = await stack.request<JobView>('GET', `${base}/jobs/${id}`, { token: stack.viewerToken });
+          return job.body.state === 'completed' || job.body.state === 'failed' ? job : undefined;
+        },
+        SAFETY_NET_MS, // a backup's or a drill's own work: no interval to derive from
+      ),
   };
-  const finished = (id: string) =>
-    waitFor(
-      `job ${id} to finish`,
-      async () => {
-        const job = await stack.request<JobView>('GET', `${base}/jobs/${id}`, { token: stack.viewerToken });
-        return job.body.state === 'completed' || job.body.state === 'failed' ? job : undefined;
-      },
-      SAFETY_NET_MS, // a backup's or a drill's own work: no interval to derive from
-    );
+}
+
+/**
+ * Each group below runs on a stack of its own and each test sets up what it checks (a saved destination, its own
+ * backups and drills), so no test depends on another having run, or run first. The last test is the exception by
+ * design: it reads what all the others recorded (`covered`) and says which documented answers none of them checked.
+ */
+describe('the running api answers as documented (real worker, Redis and Ceph RGW)', () => {
+  let rgw: RgwCluster;
+  /** A destination on the test RGW, in a bucket of its own. */
+  const newDestination = async () => ({ endpoint: rgw.endpoint, region: rgw.region, bucket: await createTestBucket(rgw), prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey });
 
   before(async () => {
     rgw = await startRgw();
-    scope.after(() => rgw.stop());
-    // The api waits CHANGO_WORKER_ANSWER_MS (default 10 s) for the worker's answer to a config or listing request, then
-    // answers 503: left at its documented default, not shortened, so a slow answer on a loaded machine is not a 503.
-    stack = await Stack.start(scope, { env: { CHANGO_BACKUP_ATTEMPTS: '1', CHANGO_VERIFY_SCHEDULED: 'false' } });
-    destination = { endpoint: rgw.endpoint, region: rgw.region, bucket: await createTestBucket(rgw), prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey };
   });
-  after(() => scope.run());
-
-  test('every documented path and method is served (never the not_found fallback)', async () => {
-    const unknown = await stack.request('GET', '/admin/api/backup/nothing-here');
-    assert.equal(unknown.status, 404);
-    assert.equal(unknown.body.error, 'not_found', 'the fallback answers not_found: the check below can fail');
-    // Before any destination is configured, so no backup or drill starts.
-    for (const operation of documentedOperations()) {
-      const [method, path] = operation.split(' ') as [string, string];
-      const response = await stack.request(method, path.replace('{id}', 'no-such-job'), method === 'PUT' ? { body: {} } : {});
-      assert.ok(!(response.status === 404 && (response.body as Json).error === 'not_found'), `${operation} is not served: ${JSON.stringify(response.body)}`);
-    }
+  after(async () => {
+    await rgw?.stop();
   });
 
-  test('health, readiness, metrics and the document itself need no token', async () => {
-    await call('GET', '/healthz', 200, { token: null });
-    await call('GET', '/readyz', 200, { token: null });
-    const metrics = await call<string>('GET', '/metrics', 200, { token: null });
-    assert.match(metrics.body, /^chango_backup_redis_up 1$/m);
-    const served = await call<string>('GET', '/admin/api/openapi.yaml', 200, { token: null });
-    assert.match(served.headers.get('content-type') ?? '', /^application\/yaml/);
-    assert.equal(served.body, DOCUMENT_TEXT, 'the api serves apps/api/openapi.yaml as it is');
+  describe('before a destination is saved (nothing here saves one)', () => {
+    const scope = new SuiteScope();
+    let api: DocumentedApi;
+    let destination: Awaited<ReturnType<typeof newDestination>>;
+
+    before(async () => {
+      api = await documentedApi(scope);
+      destination = await newDestination();
+    });
+    after(() => scope.run());
+
+    test('every documented path and method is served (never the not_found fallback)', async () => {
+      const { stack } = api;
+      const unknown = await stack.request('GET', '/admin/api/backup/nothing-here');
+      assert.equal(unknown.status, 404);
+      assert.equal(unknown.body.error, 'not_found', 'the fallback answers not_found: the check below can fail');
+      // Before any destination is configured, so no backup or drill starts.
+      for (const operation of documentedOperations()) {
+        const [method, path] = operation.split(' ') as [string, string];
+        const response = await stack.request(method, path.replace('{id}', 'no-such-job'), method === 'PUT' ? { body: {} } : {});
+        assert.ok(!(response.status === 404 && (response.body as Json).error === 'not_found'), `${operation} is not served: ${JSON.stringify(response.body)}`);
+      }
+    });
+
+    test('health, readiness, metrics and the document itself need no token', async () => {
+      const { call } = api;
+      await call('GET', '/healthz', 200, { token: null });
+      await call('GET', '/readyz', 200, { token: null });
+      const metrics = await call<string>('GET', '/metrics', 200, { token: null });
+      assert.match(metrics.body, /^chango_backup_redis_up 1$/m);
+      const served = await call<string>('GET', '/admin/api/openapi.yaml', 200, { token: null });
+      assert.match(served.headers.get('content-type') ?? '', /^application\/yaml/);
+      assert.equal(served.body, DOCUMENT_TEXT, 'the api serves apps/api/openapi.yaml as it is');
+    });
+
+    test('the admin UI: /admin redirects to its page; whoami names the token and its role', async () => {
+      const { stack, call } = api;
+      const redirect = await fetch(`${stack.baseUrl}/admin`, { redirect: 'manual' });
+      assert.equal(redirect.status, 301);
+      assert.equal(redirect.headers.get('location'), '/admin/');
+      assertDocumented('GET', '/admin', { status: 301, body: await redirect.text(), headers: redirect.headers });
+      const page = await fetch(`${stack.baseUrl}/admin/`);
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+      assert.match(await page.text(), /<title>Chango · Backup<\/title>/);
+      const admin = await call<{ name: string; role: string }>('GET', '/admin/api/whoami', 200);
+      assert.deepEqual(admin.body, { name: 'test-admin', role: 'admin' });
+      const viewer = await call<{ name: string; role: string }>('GET', '/admin/api/whoami', 200, { token: stack.viewerToken });
+      assert.deepEqual(viewer.body, { name: 'test-viewer', role: 'viewer' });
+      await call('GET', '/admin/api/whoami', 401, { token: null });
+    });
+
+    test('401 and 403 bodies', async () => {
+      const { stack, call } = api;
+      await call('GET', `${base}/config`, 401, { token: null });
+      await call('PUT', `${base}/config`, 401, { token: null, body: destination });
+      await call('GET', `${base}/jobs`, 401, { token: 'chb_not-a-real-token' });
+      await call('PUT', `${base}/config`, 403, { token: stack.viewerToken, body: destination });
+      await call('POST', `${base}/run`, 403, { token: stack.viewerToken });
+      await call('POST', `${base}/verify`, 403, { token: stack.viewerToken });
+      for (const path of ['config', 'jobs', 'jobs/{id}', 'objects', 'status']) {
+        await call('GET', `${base}/${path}`, 401, { token: null, path: `${base}/${path.replace('{id}', 'x')}` });
+      }
+    });
+
+    test('before a destination: config 404, run and verify 409, objects 404, empty job list, status', async () => {
+      const { stack, call } = api;
+      await call('GET', `${base}/config`, 404, { token: stack.viewerToken });
+      await call('POST', `${base}/run`, 409);
+      await call('POST', `${base}/verify`, 409);
+      await call('GET', `${base}/objects`, 404, { token: stack.viewerToken });
+      const jobs = await call<{ jobs: unknown[] }>('GET', `${base}/jobs`, 200, { token: stack.viewerToken });
+      assert.deepEqual(jobs.body.jobs, []);
+      await call('GET', `${base}/status`, 200, { token: stack.viewerToken });
+    });
+
+    test('config PUT: 400 naming the field, 415, 413; the refused bodies are refused by the document too', async () => {
+      const { call } = api;
+      const cases: { body?: unknown; rawBody?: string; contentType?: string; status: number; schemaRefuses?: boolean }[] = [
+        { rawBody: '{"endpoint": ', status: 400 },
+        { body: { ...destination, bucket: 'No_Such Bucket' }, status: 400, schemaRefuses: true },
+        { body: { ...destination, region: 7 }, status: 400, schemaRefuses: true },
+        { body: { ...destination, sse: 'DES' }, status: 400, schemaRefuses: true },
+        { body: { ...destination, secretKeyy: 'typo' }, status: 400, schemaRefuses: true },
+        { body: { ...destination, retention: { keepLast: 0 } }, status: 400, schemaRefuses: true },
+        { rawBody: 'endpoint=x', contentType: 'text/plain', status: 415 },
+        { body: { ...destination, prefix: `${'p'.repeat(100_000)}/` }, status: 413 },
+      ];
+      for (const c of cases) {
+        const response = await call<{ error: string }>('PUT', `${base}/config`, c.status, c);
+        if (c.status === 400 && c.body) assert.equal(response.body.error, 'invalid_config');
+        if (c.schemaRefuses) assertRequestBodyValid('PUT', `${base}/config`, c.body, false);
+      }
+    });
   });
 
-  test('the admin UI: /admin redirects to its page; whoami names the token and its role', async () => {
-    const redirect = await fetch(`${stack.baseUrl}/admin`, { redirect: 'manual' });
-    assert.equal(redirect.status, 301);
-    assert.equal(redirect.headers.get('location'), '/admin/');
-    assertDocumented('GET', '/admin', { status: 301, body: await redirect.text(), headers: redirect.headers });
-    const page = await fetch(`${stack.baseUrl}/admin/`);
-    assert.equal(page.status, 200);
-    assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
-    assert.match(await page.text(), /<title>Chango · Backup<\/title>/);
-    const admin = await call<{ name: string; role: string }>('GET', '/admin/api/whoami', 200);
-    assert.deepEqual(admin.body, { name: 'test-admin', role: 'admin' });
-    const viewer = await call<{ name: string; role: string }>('GET', '/admin/api/whoami', 200, { token: stack.viewerToken });
-    assert.deepEqual(viewer.body, { name: 'test-viewer', role: 'viewer' });
-    await call('GET', '/admin/api/whoami', 401, { token: null });
+  describe('with a destination saved: backups, drills, jobs and objects', () => {
+    const scope = new SuiteScope();
+    let api: DocumentedApi;
+    let destination: Awaited<ReturnType<typeof newDestination>>;
+
+    before(async () => {
+      api = await documentedApi(scope);
+      destination = await newDestination();
+      const saved = await api.stack.request('PUT', `${base}/config`, { body: destination });
+      assert.equal(saved.status, 200, JSON.stringify(saved.body));
+    });
+    after(() => scope.run());
+
+    /** A backup of this test's own, made through POST /run (the answer is checked against the document too). */
+    const backupNow = async () => (await api.call<{ key: string; jobId: string }>('POST', `${base}/run`, 200)).body;
+    /** A drill of `key`, finished; its job view. */
+    const drilled = async (key: string) => {
+      const drill = await api.call<{ jobId: string }>('POST', `${base}/verify`, 202, { body: { key } });
+      return api.finished(drill.body.jobId);
+    };
+
+    test('config PUT 200 and GET 200', async () => {
+      const { stack, call } = api;
+      const body = { ...destination, schedule: '0 3 * * *', timezone: 'Europe/Berlin', retention: { keepLast: 10 } };
+      assertRequestBodyValid('PUT', `${base}/config`, body, true);
+      const put = await call<Json>('PUT', `${base}/config`, 200, { body });
+      assert.equal(put.body.secretKeySet, true);
+      const { secretKey: _kept, ...withoutSecret } = body;
+      assertRequestBodyValid('PUT', `${base}/config`, { ...withoutSecret, schedule: null }, true);
+      await call('PUT', `${base}/config`, 200, { body: { ...withoutSecret, schedule: null } });
+      const got = await call<Json>('GET', `${base}/config`, 200, { token: stack.viewerToken });
+      assert.equal(got.body.schedule, null);
+    });
+
+    test('run 200 (waits), then run?wait=false 202, and a second trigger joins it', async () => {
+      const { stack, call, finished } = api;
+      const done = await call<{ key: string; alreadyRunning: boolean }>('POST', `${base}/run`, 200);
+      assert.equal(done.body.alreadyRunning, false);
+      const accepted = await call<{ jobId: string; statusUrl: string }>('POST', `${base}/run`, 202, { path: `${base}/run?wait=false` });
+      assert.equal(accepted.headers.get('location'), accepted.body.statusUrl);
+      const joined = await stack.request<{ jobId: string; alreadyRunning: boolean }>('POST', `${base}/run`);
+      assert.ok(joined.status === 200 || joined.status === 202, JSON.stringify(joined.body));
+      assertDocumented('POST', `${base}/run`, joined);
+      assert.equal(joined.body.jobId, accepted.body.jobId);
+      assert.equal(joined.body.alreadyRunning, true);
+      await finished(accepted.body.jobId);
+    });
+
+    test('run: 400 for a bad wait flag', async () => {
+      await api.call('POST', `${base}/run`, 400, { path: `${base}/run?wait=maybe` });
+    });
+
+    test('verify: 400 naming key, 415, 202 with and without a key', async () => {
+      const { call, finished } = api;
+      const backupKey = (await backupNow()).key;
+      const bad = await call<{ fields: { field: string }[] }>('POST', `${base}/verify`, 400, { body: { key: 'not-a-backup.tar.gz' } });
+      assert.deepEqual(bad.body.fields.map((f) => f.field), ['key']);
+      await call('POST', `${base}/verify`, 400, { body: { kee: backupKey } });
+      await call('POST', `${base}/verify`, 415, { rawBody: backupKey, contentType: 'text/plain' });
+      assertRequestBodyValid('POST', `${base}/verify`, { key: backupKey }, true);
+      const drill = await call<{ jobId: string; key: string | null }>('POST', `${base}/verify`, 202, { body: { key: backupKey } });
+      assert.equal(drill.body.key, backupKey);
+      const drillJobView = await finished(drill.body.jobId);
+      assert.equal(drillJobView.body.state, 'completed', JSON.stringify(drillJobView.body));
+      const newest = await call<{ jobId: string; key: string | null }>('POST', `${base}/verify`, 202);
+      assert.equal(newest.body.key, null);
+      await finished(newest.body.jobId);
+    });
+
+    test('jobs: list 200 (and 400), job 200 for a backup and a drill, 404, 400', async () => {
+      const { stack, call, finished } = api;
+      // A backup job and a drill job of this test's own, both finished.
+      const accepted = await call<{ jobId: string }>('POST', `${base}/run`, 202, { path: `${base}/run?wait=false` });
+      const backupJob = (await finished(accepted.body.jobId)).body;
+      const drillJob = (await drilled((backupJob.result as { key: string } | null)?.key ?? assert.fail(`no key: ${JSON.stringify(backupJob)}`))).body;
+
+      const list = await call<{ jobs: JobView[] }>('GET', `${base}/jobs`, 200, { token: stack.viewerToken });
+      assert.deepEqual(new Set(list.body.jobs.map((j) => j.kind)), new Set(['backup', 'verify']));
+      assert.ok(list.body.jobs.every((j) => j.state === 'completed'), JSON.stringify(list.body.jobs));
+      await call('GET', `${base}/jobs`, 200, { token: stack.viewerToken, path: `${base}/jobs?limit=1` });
+      await call('GET', `${base}/jobs`, 400, { token: stack.viewerToken, path: `${base}/jobs?limit=0` });
+      const backup = await call<JobView>('GET', `${base}/jobs/{id}`, 200, { token: stack.viewerToken, path: `${base}/jobs/${backupJob.id}` });
+      assert.equal(backup.body.kind, 'backup');
+      const drill = await call<JobView>('GET', `${base}/jobs/{id}`, 200, { token: stack.viewerToken, path: `${base}/jobs/${drillJob.id}` });
+      assert.equal((drill.body.result as { ok?: boolean } | null)?.ok, true, JSON.stringify(drill.body));
+      await call('GET', `${base}/jobs/{id}`, 404, { token: stack.viewerToken, path: `${base}/jobs/00000000-0000-4000-8000-000000000000` });
+      await call('GET', `${base}/jobs/{id}`, 400, { token: stack.viewerToken, path: `${base}/jobs/bad%20id` });
+
+      // Strict: the same real answer with one field more, top level or nested, does not validate.
+      const jobView = componentValidator('JobView');
+      assert.equal(jobView(backup.body), true);
+      assert.equal(jobView({ ...backup.body, extra: 1 }), false);
+      assert.equal(jobView({ ...backup.body, result: { ...(backup.body.result as unknown as Json), extra: 1 } }), false);
+      assert.equal(jobView({ ...drill.body, result: { ...(drill.body.result as unknown as Json), extra: 1 } }), false);
+    });
+
+    test('objects 200 and status 200 after backups and drills', async () => {
+      const { stack, call } = api;
+      // Two backups of this test's own (a second page to ask for), the first drilled.
+      const backupKey = (await backupNow()).key;
+      await drilled(backupKey);
+      await backupNow();
+
+      const objects = await call<{ objects: { key: string; verify: { ok: boolean } | null }[] }>('GET', `${base}/objects`, 200, { token: stack.viewerToken });
+      const drilledObject = objects.body.objects.find((o) => o.key === backupKey);
+      assert.equal(drilledObject?.verify?.ok, true, JSON.stringify(objects.body));
+      const first = await call<{ objects: { key: string }[]; nextCursor: string | null }>('GET', `${base}/objects`, 200, { token: stack.viewerToken, path: `${base}/objects?limit=1` });
+      assert.equal(first.body.objects.length, 1);
+      assert.ok(first.body.nextCursor, 'there are older backups, so a cursor');
+      const second = await call<{ objects: { key: string }[] }>('GET', `${base}/objects`, 200, { token: stack.viewerToken, path: `${base}/objects?limit=1&cursor=${encodeURIComponent(first.body.nextCursor)}` });
+      assert.notEqual(second.body.objects[0]?.key, first.body.objects[0]?.key);
+      assert.deepEqual([first.body.objects[0]?.key, second.body.objects[0]?.key], objects.body.objects.slice(0, 2).map((o) => o.key), 'pages continue where the last ended');
+      const badLimit = await call<{ fields: { field: string }[] }>('GET', `${base}/objects`, 400, { token: stack.viewerToken, path: `${base}/objects?limit=0` });
+      assert.equal(badLimit.body.fields[0]?.field, 'limit');
+      const badCursor = await call<{ fields: { field: string }[] }>('GET', `${base}/objects`, 400, { token: stack.viewerToken, path: `${base}/objects?cursor=not-a-key` });
+      assert.equal(badCursor.body.fields[0]?.field, 'cursor');
+      const status = await call<Json>('GET', `${base}/status`, 200, { token: stack.viewerToken });
+      assert.ok(status.body.lastSuccess && status.body.lastVerify, JSON.stringify(status.body));
+    });
   });
 
-  test('401 and 403 bodies', async () => {
-    await call('GET', `${base}/config`, 401, { token: null });
-    await call('PUT', `${base}/config`, 401, { token: null, body: destination });
-    await call('GET', `${base}/jobs`, 401, { token: 'chb_not-a-real-token' });
-    await call('PUT', `${base}/config`, 403, { token: stack.viewerToken, body: destination });
-    await call('POST', `${base}/run`, 403, { token: stack.viewerToken });
-    await call('POST', `${base}/verify`, 403, { token: stack.viewerToken });
-    for (const path of ['config', 'jobs', 'jobs/{id}', 'objects', 'status']) {
-      await call('GET', `${base}/${path}`, 401, { token: null, path: `${base}/${path.replace('{id}', 'x')}` });
-    }
-  });
-
-  test('before a destination: config 404, run and verify 409, objects 404, empty job list, status', async () => {
-    await call('GET', `${base}/config`, 404, { token: stack.viewerToken });
-    await call('POST', `${base}/run`, 409);
-    await call('POST', `${base}/verify`, 409);
-    await call('GET', `${base}/objects`, 404, { token: stack.viewerToken });
-    const jobs = await call<{ jobs: unknown[] }>('GET', `${base}/jobs`, 200, { token: stack.viewerToken });
-    assert.deepEqual(jobs.body.jobs, []);
-    await call('GET', `${base}/status`, 200, { token: stack.viewerToken });
-  });
-
-  test('config PUT: 400 naming the field, 415, 413; the refused bodies are refused by the document too', async () => {
-    const cases: { body?: unknown; rawBody?: string; contentType?: string; status: number; schemaRefuses?: boolean }[] = [
-      { rawBody: '{"endpoint": ', status: 400 },
-      { body: { ...destination, bucket: 'No_Such Bucket' }, status: 400, schemaRefuses: true },
-      { body: { ...destination, region: 7 }, status: 400, schemaRefuses: true },
-      { body: { ...destination, sse: 'DES' }, status: 400, schemaRefuses: true },
-      { body: { ...destination, secretKeyy: 'typo' }, status: 400, schemaRefuses: true },
-      { body: { ...destination, retention: { keepLast: 0 } }, status: 400, schemaRefuses: true },
-      { rawBody: 'endpoint=x', contentType: 'text/plain', status: 415 },
-      { body: { ...destination, prefix: `${'p'.repeat(100_000)}/` }, status: 413 },
-    ];
-    for (const c of cases) {
-      const response = await call<{ error: string }>('PUT', `${base}/config`, c.status, c);
-      if (c.status === 400 && c.body) assert.equal(response.body.error, 'invalid_config');
-      if (c.schemaRefuses) assertRequestBodyValid('PUT', `${base}/config`, c.body, false);
-    }
-  });
-
-  test('config PUT 200 and GET 200', async () => {
-    const body = { ...destination, schedule: '0 3 * * *', timezone: 'Europe/Berlin', retention: { keepLast: 10 } };
-    assertRequestBodyValid('PUT', `${base}/config`, body, true);
-    const put = await call<Json>('PUT', `${base}/config`, 200, { body });
-    assert.equal(put.body.secretKeySet, true);
-    const { secretKey: _kept, ...withoutSecret } = body;
-    assertRequestBodyValid('PUT', `${base}/config`, { ...withoutSecret, schedule: null }, true);
-    await call('PUT', `${base}/config`, 200, { body: { ...withoutSecret, schedule: null } });
-    const got = await call<Json>('GET', `${base}/config`, 200, { token: stack.viewerToken });
-    assert.equal(got.body.schedule, null);
-  });
-
-  let backupKey = '';
-  let acceptedJob = '';
-
-  test('run 200 (waits), then run?wait=false 202, and a second trigger joins it', async () => {
-    const done = await call<{ key: string; alreadyRunning: boolean }>('POST', `${base}/run`, 200);
-    assert.equal(done.body.alreadyRunning, false);
-    backupKey = done.body.key;
-    const accepted = await call<{ jobId: string; statusUrl: string }>('POST', `${base}/run`, 202, { path: `${base}/run?wait=false` });
-    assert.equal(accepted.headers.get('location'), accepted.body.statusUrl);
-    acceptedJob = accepted.body.jobId;
-    const joined = await stack.request<{ jobId: string; alreadyRunning: boolean }>('POST', `${base}/run`);
-    assert.ok(joined.status === 200 || joined.status === 202, JSON.stringify(joined.body));
-    assertDocumented('POST', `${base}/run`, joined);
-    assert.equal(joined.body.jobId, acceptedJob);
-    assert.equal(joined.body.alreadyRunning, true);
-    await finished(acceptedJob);
-  });
-
-  test('run: 400 for a bad wait flag', async () => {
-    await call('POST', `${base}/run`, 400, { path: `${base}/run?wait=maybe` });
-  });
-
-  let drillJob = '';
-
-  test('verify: 400 naming key, 415, 202 with and without a key', async () => {
-    const bad = await call<{ fields: { field: string }[] }>('POST', `${base}/verify`, 400, { body: { key: 'not-a-backup.tar.gz' } });
-    assert.deepEqual(bad.body.fields.map((f) => f.field), ['key']);
-    await call('POST', `${base}/verify`, 400, { body: { kee: backupKey } });
-    await call('POST', `${base}/verify`, 415, { rawBody: backupKey, contentType: 'text/plain' });
-    assertRequestBodyValid('POST', `${base}/verify`, { key: backupKey }, true);
-    const drill = await call<{ jobId: string; key: string | null }>('POST', `${base}/verify`, 202, { body: { key: backupKey } });
-    assert.equal(drill.body.key, backupKey);
-    drillJob = drill.body.jobId;
-    const drillJobView = await finished(drillJob);
-    assert.equal(drillJobView.body.state, 'completed', JSON.stringify(drillJobView.body));
-    const newest = await call<{ jobId: string; key: string | null }>('POST', `${base}/verify`, 202);
-    assert.equal(newest.body.key, null);
-    await finished(newest.body.jobId);
-  });
-
-  test('jobs: list 200 (and 400), job 200 for a backup and a drill, 404, 400', async () => {
-    const list = await call<{ jobs: JobView[] }>('GET', `${base}/jobs`, 200, { token: stack.viewerToken });
-    assert.deepEqual(new Set(list.body.jobs.map((j) => j.kind)), new Set(['backup', 'verify']));
-    assert.ok(list.body.jobs.every((j) => j.state === 'completed'), JSON.stringify(list.body.jobs));
-    await call('GET', `${base}/jobs`, 200, { token: stack.viewerToken, path: `${base}/jobs?limit=1` });
-    await call('GET', `${base}/jobs`, 400, { token: stack.viewerToken, path: `${base}/jobs?limit=0` });
-    const backup = await call<JobView>('GET', `${base}/jobs/{id}`, 200, { token: stack.viewerToken, path: `${base}/jobs/${acceptedJob}` });
-    assert.equal(backup.body.kind, 'backup');
-    const drill = await call<JobView>('GET', `${base}/jobs/{id}`, 200, { token: stack.viewerToken, path: `${base}/jobs/${drillJob}` });
-    assert.equal((drill.body.result as { ok?: boolean } | null)?.ok, true, JSON.stringify(drill.body));
-    await call('GET', `${base}/jobs/{id}`, 404, { token: stack.viewerToken, path: `${base}/jobs/00000000-0000-4000-8000-000000000000` });
-    await call('GET', `${base}/jobs/{id}`, 400, { token: stack.viewerToken, path: `${base}/jobs/bad%20id` });
-
-    // Strict: the same real answer with one field more, top level or nested, does not validate.
-    const jobView = componentValidator('JobView');
-    assert.equal(jobView(backup.body), true);
-    assert.equal(jobView({ ...backup.body, extra: 1 }), false);
-    assert.equal(jobView({ ...backup.body, result: { ...(backup.body.result as unknown as Json), extra: 1 } }), false);
-    assert.equal(jobView({ ...drill.body, result: { ...(drill.body.result as unknown as Json), extra: 1 } }), false);
-  });
-
-  test('objects 200 and status 200 after backups and drills', async () => {
-    const objects = await call<{ objects: { key: string; verify: { ok: boolean } | null }[] }>('GET', `${base}/objects`, 200, { token: stack.viewerToken });
-    const drilled = objects.body.objects.find((o) => o.key === backupKey);
-    assert.equal(drilled?.verify?.ok, true, JSON.stringify(objects.body));
-    const first = await call<{ objects: { key: string }[]; nextCursor: string | null }>('GET', `${base}/objects`, 200, { token: stack.viewerToken, path: `${base}/objects?limit=1` });
-    assert.equal(first.body.objects.length, 1);
-    assert.ok(first.body.nextCursor, 'there are older backups, so a cursor');
-    const second = await call<{ objects: { key: string }[] }>('GET', `${base}/objects`, 200, { token: stack.viewerToken, path: `${base}/objects?limit=1&cursor=${encodeURIComponent(first.body.nextCursor)}` });
-    assert.notEqual(second.body.objects[0]?.key, first.body.objects[0]?.key);
-    assert.deepEqual([first.body.objects[0]?.key, second.body.objects[0]?.key], objects.body.objects.slice(0, 2).map((o) => o.key), 'pages continue where the last ended');
-    const badLimit = await call<{ fields: { field: string }[] }>('GET', `${base}/objects`, 400, { token: stack.viewerToken, path: `${base}/objects?limit=0` });
-    assert.equal(badLimit.body.fields[0]?.field, 'limit');
-    const badCursor = await call<{ fields: { field: string }[] }>('GET', `${base}/objects`, 400, { token: stack.viewerToken, path: `${base}/objects?cursor=not-a-key` });
-    assert.equal(badCursor.body.fields[0]?.field, 'cursor');
-    const status = await call<Json>('GET', `${base}/status`, 200, { token: stack.viewerToken });
-    assert.ok(status.body.lastSuccess && status.body.lastVerify, JSON.stringify(status.body));
-  });
-
-  test('a destination that refuses the credentials: run 502 backup_failed with the job, objects 502, status with the failure', async () => {
-    await call('PUT', `${base}/config`, 200, { body: { ...destination, secretKey: 'not-the-secret-key' } });
+  test('a destination that refuses the credentials: run 502 backup_failed with the job, objects 502, status with the failure', async (t) => {
+    // A stack of its own: the failed job it leaves would be in every other test's job list.
+    const { stack, call } = await documentedApi(t);
+    await call('PUT', `${base}/config`, 200, { body: { ...(await newDestination()), secretKey: 'not-the-secret-key' } });
     const failed = await call<{ error: string; job: JobView }>('POST', `${base}/run`, 502);
     assert.equal(failed.body.error, 'backup_failed');
     assert.equal(failed.body.job.state, 'failed');
@@ -364,7 +428,9 @@ describe('the running api answers as documented (real worker, Redis and Ceph RGW
     assert.ok(status.body.lastFailure?.error, JSON.stringify(status.body));
   });
 
-  test('once the worker is gone: readyz 503, config 503 worker_unavailable', async () => {
+  test('once the worker is gone: readyz 503, config 503 worker_unavailable', async (t) => {
+    // A stack of its own: its worker is stopped for good.
+    const { stack, call } = await documentedApi(t);
     assert.equal(await stack.worker.stop('SIGTERM', SAFETY_NET_MS), 0); // a clean exit is asserted: only the safety net may cut it short
     const ready = await call<{ reason: string }>('GET', '/readyz', 503, { token: null });
     assert.match(ready.body.reason, /no chango worker has sent a heartbeat recently/);

@@ -7,11 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import type { BackupResult } from '@chango/contracts';
-import { SuiteScope, tempDir, waitFor } from '../support/fixtures.js';
-import { SAFETY_NET_MS, settled, withinLoad } from '../support/liveness.js';
-import { API, REPO_ROOT, RunningProcess } from '../support/processes.js';
-import { Stack } from '../support/stack.js';
-import { createTestBucket, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
+import { SuiteScope, tempDir, waitFor, type CleanupScope } from '../../testkit/fixtures.js';
+import { SAFETY_NET_MS, settled, withinLoad } from '../../testkit/liveness.js';
+import { API, REPO_ROOT, RunningProcess } from '../../testkit/processes.js';
+import { Stack } from '../../testkit/stack.js';
+import { createTestBucket, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
 
 const run = promisify(execFile);
 const RULES = join(REPO_ROOT, 'deploy/prometheus/rules/chango-backup.rules.yml');
@@ -49,24 +49,42 @@ function backupSamples(exposition: string): string[] {
 }
 
 describe('metrics, alert rules and the dashboard against promtool and a real Prometheus', () => {
-  const scope = new SuiteScope();
   let rgw: RgwCluster;
-  let stack: Stack;
-  let replica: RunningProcess;
-  let replicaUrl: string;
-  let backup: BackupResult;
 
   before(async () => {
     rgw = await startRgw();
-    scope.after(() => rgw.stop());
-    stack = await Stack.start(scope, { users: 3, components: 50, env: { CHANGO_VERIFY_SCHEDULED: 'false' } });
-    // A second api replica on the same Redis prefix.
-    replica = RunningProcess.start(API, stack.env);
+  });
+  after(async () => {
+    await rgw?.stop();
+  });
+
+  /**
+   * A stack of its own and a second api replica on the same Redis prefix, closed by `t` (replica first, as a
+   * SuiteScope runs them): each test that reads metrics makes the backup and drill it counts on its own stack.
+   */
+  const twoReplicas = async (t: CleanupScope) => {
+    const scope = new SuiteScope();
+    t.after(() => scope.run());
+    const stack = await Stack.start(scope, { users: 3, components: 50, env: { CHANGO_VERIFY_SCHEDULED: 'false' } });
+    const replica = RunningProcess.start(API, stack.env);
     scope.after(() => replica.stop());
     await replica.waitForOutput('api listening');
-    replicaUrl = replica.listeningUrl();
-  });
-  after(() => scope.run());
+    return { stack, replicaUrl: replica.listeningUrl() };
+  };
+
+  /** A destination saved (a daily schedule, keep 5), one backup made through the api, and its drill run to completion. */
+  const backupAndDrill = async (stack: Stack): Promise<BackupResult> => {
+    const bucket = await createTestBucket(rgw);
+    const put = await stack.request('PUT', '/admin/api/backup/config', {
+      body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey, schedule: '0 3 * * *', retention: { keepLast: 5 } },
+    });
+    assert.equal(put.status, 200);
+    const made = await stack.request<BackupResult>('POST', '/admin/api/backup/run');
+    assert.equal(made.status, 200, JSON.stringify(made.body));
+    const drill = await stack.request<{ statusUrl: string }>('POST', '/admin/api/backup/verify', { body: { key: made.body.key } });
+    await waitFor('the drill', async () => ((await stack.request<{ state: string }>('GET', drill.body.statusUrl)).body.state === 'completed' ? true : undefined), SAFETY_NET_MS, 250);
+    return made.body;
+  };
 
   const scrape = async (base: string) => (await fetch(`${base}/metrics`)).text();
 
@@ -78,6 +96,7 @@ describe('metrics, alert rules and the dashboard against promtool and a real Pro
   });
 
   test('a real Prometheus scraping two api replicas gets data for every dashboard and rule expression after a backup and a drill', async (t) => {
+    const { stack, replicaUrl } = await twoReplicas(t);
     const dir = await tempDir(t, 'chango-prometheus');
     const port = await freePort();
     const targets = [stack.baseUrl, replicaUrl].map((url) => new URL(url).host);
@@ -103,16 +122,7 @@ describe('metrics, alert rules and the dashboard against promtool and a real Pro
     // Before anything happened: the scrape is already clean.
     assert.equal(await promtoolComplaints(await scrape(stack.baseUrl)), '');
 
-    const bucket = await createTestBucket(rgw);
-    const put = await stack.request('PUT', '/admin/api/backup/config', {
-      body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey, schedule: '0 3 * * *', retention: { keepLast: 5 } },
-    });
-    assert.equal(put.status, 200);
-    const made = await stack.request<BackupResult>('POST', '/admin/api/backup/run');
-    assert.equal(made.status, 200, JSON.stringify(made.body));
-    backup = made.body;
-    const drill = await stack.request<{ statusUrl: string }>('POST', '/admin/api/backup/verify', { body: { key: backup.key } });
-    await waitFor('the drill', async () => ((await stack.request<{ state: string }>('GET', drill.body.statusUrl)).body.state === 'completed' ? true : undefined), SAFETY_NET_MS, 250);
+    const backup = await backupAndDrill(stack);
 
     const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
     const rules = parseYaml(await readFile(RULES, 'utf8')) as RuleFile;
@@ -167,7 +177,9 @@ describe('metrics, alert rules and the dashboard against promtool and a real Pro
     for (const sample of size) assert.equal(Number(sample.value[1]), backup.size);
   });
 
-  test('after a backup and a drill, /metrics passes promtool check metrics and two replicas report the same figures', async () => {
+  test('after a backup and a drill, /metrics passes promtool check metrics and two replicas report the same figures', async (t) => {
+    const { stack, replicaUrl } = await twoReplicas(t);
+    const backup = await backupAndDrill(stack);
     const [first, second] = await Promise.all([scrape(stack.baseUrl), scrape(replicaUrl)]);
     assert.equal(await promtoolComplaints(first), '');
     assert.deepEqual(backupSamples(first), backupSamples(second));

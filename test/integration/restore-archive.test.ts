@@ -18,11 +18,11 @@ import {
   type RestoreErrorCode,
 } from '@chango/restore';
 import { collectStats, ControlPlaneState, isStateError, STORE_NAMES, type StateErrorCode, type StateStats } from '@chango/state';
-import { newRootSecret, SuiteScope, tempDir, treeState, type CleanupScope } from '../support/fixtures.js';
-import { REPO_ROOT } from '../support/processes.js';
-import { openState, plantSecrets } from '../support/state.js';
-import { makeBackupArchive, type BackupArchive } from '../support/backup-archive.js';
-import { craft, type CraftEntry } from '../support/crafted-archive.js';
+import { newRootSecret, SuiteScope, tempDir, treeState, type CleanupScope } from '../../testkit/fixtures.js';
+import { REPO_ROOT } from '../../testkit/processes.js';
+import { openState, plantSecrets } from '../../testkit/state.js';
+import { makeBackupArchive, type BackupArchive } from '../../testkit/backup-archive.js';
+import { craft, type CraftEntry } from '../../testkit/crafted-archive.js';
 
 // ---------------------------------------------------------------------------
 // One real backup, made once: a seeded state, checkpointed, archived by the real writer.

@@ -6,14 +6,14 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type * as Minio from 'minio';
 import { Queue } from 'bullmq';
-import { BACKUP_SCHEDULER_ID, QUEUES, type BackupResult, type BackupStatus, type VerificationRecord } from '@chango/contracts';
+import { BACKUP_SCHEDULER_ID, parseBackupKey, QUEUES, type BackupResult, type BackupStatus, type VerificationRecord } from '@chango/contracts';
 import type { Manifest } from '@chango/archive';
-import { newRootSecret, SuiteScope, tempDir, treeState, waitFor, writeSecretFile } from '../support/fixtures.js';
-import { craft } from '../support/crafted-archive.js';
-import { leaseBound, leaseMsOf, SAFETY_NET_MS, withinLoad, withWork } from '../support/liveness.js';
-import { RunningProcess, WORKER, runCli } from '../support/processes.js';
-import { deleteRedisPrefix, REDIS_URL, Stack } from '../support/stack.js';
-import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
+import { newRootSecret, SuiteScope, tempDir, treeState, waitFor, writeSecretFile } from '../../testkit/fixtures.js';
+import { craft } from '../../testkit/crafted-archive.js';
+import { leaseBound, leaseMsOf, SAFETY_NET_MS, withinLoad, withWork } from '../../testkit/liveness.js';
+import { RunningProcess, WORKER, runCli } from '../../testkit/processes.js';
+import { deleteRedisPrefix, REDIS_URL, Stack } from '../../testkit/stack.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
 
 const run = promisify(execFile);
 /** The schedule the drill test turns on: a tick every 2 s. */
@@ -65,8 +65,11 @@ describe('restore, verify, list and inspect from the CLI (real S3, real RocksDB)
 
   test('list shows backups newest first; inspect prints the manifest without the secret', async () => {
     const first = await backupNow();
-    // Keys carry the time to the second: start the second backup in a later second, as two real backups would be.
-    await new Promise((resolve) => setTimeout(resolve, 1_000 - (Date.now() % 1_000) + 10));
+    // Keys carry the time to the second: start the second backup in a later second than the first key's, as two real
+    // backups would be. Often already so (a backup takes a while); else the clock gets there within a second.
+    const firstSecond = parseBackupKey('prod/', first.key)?.timestamp.getTime();
+    assert.ok(firstSecond !== undefined, `a backup key: ${first.key}`);
+    await waitFor("a second later than the first backup's key", async () => (Date.now() >= firstSecond + 1_000 ? true : undefined), withinLoad(1_000), 10);
     const second = await backupNow();
     const listed = await cli(['list', '--json']);
     assert.equal(listed.code, 0, listed.stderr);

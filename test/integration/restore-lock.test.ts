@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { drill, isRestoreError, lockForRestore, restoreInto } from '@chango/restore';
-import { makeBackupArchive, type BackupArchive } from '../support/backup-archive.js';
-import { SuiteScope, tempDir, waitFor, writeSecretFile } from '../support/fixtures.js';
-import { SAFETY_NET_MS } from '../support/liveness.js';
-import { runCli } from '../support/processes.js';
+import { makeBackupArchive, type BackupArchive } from '../../testkit/backup-archive.js';
+import { SuiteScope, tempDir, waitFor, writeSecretFile } from '../../testkit/fixtures.js';
+import { SAFETY_NET_MS } from '../../testkit/liveness.js';
+import { runCli } from '../../testkit/processes.js';
 
 /** The pid of a process that has ended (a node that exits at once). */
 async function deadPid(): Promise<number> {

@@ -3,9 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type * as Minio from 'minio';
 import { sidecarBody, type BackupResult, type VerificationRecord } from '@chango/contracts';
-import { SuiteScope } from '../support/fixtures.js';
-import { Stack } from '../support/stack.js';
-import { createTestBucket, minioClient, startRgw, type RgwCluster, type S3Target } from '../../dev/local-rgw.js';
+import { SuiteScope } from '../../testkit/fixtures.js';
+import { Stack } from '../../testkit/stack.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster, type S3Target } from '../../testkit/local-rgw.js';
 
 function destination(target: S3Target, bucket: string, extra: Record<string, unknown>) {
   return { endpoint: target.endpoint, region: target.region, bucket, prefix: 'prod/', accessKey: target.accessKey, secretKey: target.secretKey, ...extra };

@@ -4,7 +4,7 @@ import * as http from 'node:http';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import * as Minio from 'minio';
-import { createTestBucket, minioClient, startRgw, type RgwCluster, type S3Target } from '../../dev/local-rgw.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster, type S3Target } from '../../testkit/local-rgw.js';
 
 /**
  * A client whose HTTP exchanges are recorded as `METHOD path?query -> status` lines. (minio's

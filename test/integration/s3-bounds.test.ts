@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type * as Minio from 'minio';
 import { makeBackupKey, type BackupDestination } from '@chango/contracts';
 import { formatDuration } from '@chango/contracts';
 import { BackupBucket, S3_TIMEOUT_CODE, S3Failure, S3TimeoutError, type S3Bound, type S3Timeouts } from '@chango/s3';
-import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../dev/local-rgw.js';
-import type { CleanupScope } from '../support/fixtures.js';
-import { startSlowProxy, startTcpProxy } from '../support/slow-proxy.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
+import { FaultProxy } from '../../testkit/fault-proxy.js';
+import { waitFor } from '../../testkit/fixtures.js';
 
 /**
  * Every S3 call of BackupBucket is bounded, against the real Ceph RGW behind a
@@ -91,50 +90,6 @@ async function incompleteUploads(s3: Minio.Client, bucket: string): Promise<stri
   return keys;
 }
 
-/**
- * A TCP proxy that can swallow everything (`blackhole`) and then pass again
- * (`pass`): connections that lost bytes are reset then, new ones pass.
- */
-async function startSwitchableProxy(t: CleanupScope, upstream: string): Promise<{ url: string; blackhole(): void; pass(): void }> {
-  const target = new URL(upstream);
-  let swallowing = false;
-  const open = new Set<{ sockets: Socket[]; broken: boolean }>();
-  const server = createServer((client) => {
-    const server = connect(Number(target.port), target.hostname);
-    const link = { sockets: [client, server], broken: false };
-    open.add(link);
-    const forward = (from: Socket, to: Socket) =>
-      from.on('data', (chunk: Buffer) => {
-        if (swallowing) link.broken = true;
-        else if (!link.broken) to.write(chunk);
-      });
-    forward(client, server);
-    forward(server, client);
-    const close = () => {
-      open.delete(link);
-      client.destroy();
-      server.destroy();
-    };
-    for (const socket of link.sockets) socket.on('error', close).on('close', close);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const resetAll = (all: boolean) => {
-    for (const link of [...open]) if (all || link.broken) for (const socket of link.sockets) socket.destroy();
-  };
-  t.after(() => new Promise<void>((resolve) => {
-    resetAll(true);
-    server.close(() => resolve());
-  }));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    blackhole: () => (swallowing = true),
-    pass: () => {
-      swallowing = false;
-      resetAll(false);
-    },
-  };
-}
-
 describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () => {
   let rgw: RgwCluster;
   let s3: Minio.Client;
@@ -150,7 +105,7 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
 
   test('an upload blackholed mid-way fails at the idle bound in words; once the link passes again, discard leaves no incomplete upload', async (t) => {
     const bucketName = await createTestBucket(rgw);
-    const proxy = await startSwitchableProxy(t, rgw.endpoint);
+    const proxy = await FaultProxy.startIn(t, rgw.endpoint);
     const bucket = new BackupBucket(destination(rgw, proxy.url, bucketName), { partBytes: 5 * MiB, timeouts: BOUNDS });
     const key = newKey();
     const total = 30 * MiB;
@@ -158,7 +113,7 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
     // Blackholed once two parts' worth was read: the multipart upload is under way, a part in flight.
     const source = archiveSource(total, (produced) => {
       if (produced >= 12 * MiB && !blackholedAt) {
-        proxy.blackhole();
+        proxy.set({ mode: 'blackhole' });
         blackholedAt = Date.now();
       }
     });
@@ -178,7 +133,7 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
     const failedDiscard = await rejection(bucket.discard(key), 'discard through a blackhole');
     assert.ok(failedDiscard instanceof S3Failure && failedDiscard.code === S3_TIMEOUT_CODE, `discard is bounded and says so: ${String(failedDiscard)}`);
 
-    proxy.pass();
+    proxy.set({ mode: 'pass' });
     await bucket.discard(key);
     assert.deepEqual(await incompleteUploads(s3, bucketName), [], 'discard aborted the multipart upload');
     await assert.rejects(s3.statObject(bucketName, key), { code: 'NotFound' });
@@ -186,10 +141,10 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
 
   test('a listing against a blackholed endpoint fails at the idle bound; with a longer idle bound, at the call deadline, leaving no socket in use', async (t) => {
     const bucketName = await createTestBucket(rgw);
-    const proxy = await startTcpProxy(t, rgw.endpoint);
+    const proxy = await FaultProxy.startIn(t, rgw.endpoint);
     const bucket = new BackupBucket(destination(rgw, proxy.url, bucketName), { timeouts: BOUNDS });
     assert.deepEqual((await bucket.page({ limit: 50 })).objects, [], 'a healthy link first (a keep-alive connection waits in the pool)');
-    proxy.blackhole();
+    proxy.set({ mode: 'blackhole' });
 
     let started = Date.now();
     const idle = await rejection(bucket.page({ limit: 50 }), 'a listing through a blackhole');
@@ -214,7 +169,7 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
     const key = newKey();
     const size = 32 * MiB;
     await s3.putObject(bucketName, key, Buffer.alloc(size, 7), size);
-    const proxy = await startTcpProxy(t, rgw.endpoint);
+    const proxy = await FaultProxy.startIn(t, rgw.endpoint);
     const bucket = new BackupBucket(destination(rgw, proxy.url, bucketName), { timeouts: BOUNDS });
 
     const archive = await bucket.open(key);
@@ -226,7 +181,7 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
         for await (const chunk of archive.stream) {
           read += (chunk as Buffer).length;
           if (read >= MiB && !blackholedAt) {
-            proxy.blackhole();
+            proxy.set({ mode: 'blackhole' });
             blackholedAt = Date.now();
           }
         }
@@ -241,8 +196,8 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
 
   test('a trickling link, bytes moving now and then, still ends: upload and download at max(call timeout, size at the minimum rate)', async (t) => {
     const bucketName = await createTestBucket(rgw);
-    // 128 KiB/s: a chunk every half second or so, well inside the idle bound; the transfers need far longer than their deadline.
-    const slow = await startSlowProxy(t, rgw.endpoint, 128 * 1024);
+    // 128 KiB/s, paced in twentieths of a second: bytes keep moving, well inside the idle bound; the transfers need far longer than their deadline.
+    const slow = (await FaultProxy.startIn(t, rgw.endpoint, { mode: 'slow', bytesPerSecond: 128 * 1024 })).url;
     const timeouts = { ...BOUNDS, idleMs: 5000, callMs: 2000, minBytesPerSec: MiB };
     const bucket = new BackupBucket(destination(rgw, slow, bucketName), { partBytes: 5 * MiB, timeouts });
 
@@ -274,7 +229,7 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
 
   test('abortInFlight ends an upload under way at once, with the reason given; the bucket works afterwards', async (t) => {
     const bucketName = await createTestBucket(rgw);
-    const slow = await startSlowProxy(t, rgw.endpoint, MiB);
+    const slow = (await FaultProxy.startIn(t, rgw.endpoint, { mode: 'slow', bytesPerSecond: MiB })).url;
     const bucket = new BackupBucket(destination(rgw, slow, bucketName), { partBytes: 5 * MiB, timeouts: BOUNDS });
     const key = newKey();
     const total = 12 * MiB;
@@ -310,7 +265,7 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
     const bucketName = await createTestBucket(rgw);
     const key = newKey();
     await s3.putObject(bucketName, key, Buffer.alloc(32 * MiB, 2), 32 * MiB);
-    const proxy = await startSwitchableProxy(t, rgw.endpoint);
+    const proxy = await FaultProxy.startIn(t, rgw.endpoint);
     // Bounds far away: only the abort can end these calls.
     const bucket = new BackupBucket(destination(rgw, proxy.url, bucketName), { timeouts: { ...BOUNDS, idleMs: 60_000, callMs: 60_000 } });
 
@@ -320,14 +275,17 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
       (async () => {
         for await (const chunk of archive.stream) {
           read += (chunk as Buffer).length;
-          if (read >= MiB) proxy.blackhole();
+          if (read >= MiB) proxy.set({ mode: 'blackhole' });
         }
       })(),
       'reading an aborted download',
     );
     while (read < MiB) await new Promise((resolve) => setTimeout(resolve, 20));
+    // The abort must find the listing pending: its request sent and swallowed by the silent link. A request goes
+    // out once its connection is there, within the connect bound.
+    const swallowedBefore = proxy.stats().up.swallowed;
     const listing = rejection(bucket.page({ limit: 50 }), 'an aborted listing');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitFor("the listing's request to reach the silent link", async () => (proxy.stats().up.swallowed > swallowedBefore ? true : undefined), SLACK * connectMs, 20);
 
     const reason = new Error('SIGTERM: the worker is stopping');
     const abortedAt = Date.now();
@@ -338,14 +296,13 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
     assert.ok(elapsed < PROMPT_MS, `at once: ${elapsed} ms`);
     assert.ok(archive.stream.destroyed);
 
-    proxy.pass();
+    proxy.set({ mode: 'pass' });
     assert.deepEqual((await bucket.page({ limit: 50 })).objects.map((object) => object.key), [key], 'the bucket works afterwards, on new connections');
   });
 
   test('a TLS endpoint that accepts TCP but never completes the handshake fails at the connect bound', async (t) => {
     // The proxy completes TCP and swallows the ClientHello: the connect bound covers TCP and TLS.
-    const proxy = await startTcpProxy(t, `https://127.0.0.1:${new URL(rgw.endpoint).port}`);
-    proxy.blackhole();
+    const proxy = await FaultProxy.startIn(t, `https://127.0.0.1:${new URL(rgw.endpoint).port}`, { mode: 'blackhole' });
     const bucket = new BackupBucket(destination(rgw, proxy.url, 'no-such-bucket'), { timeouts: BOUNDS });
     assert.match(proxy.url, /^https:/);
 
@@ -365,7 +322,9 @@ describe('S3 calls are bounded (Ceph RGW behind a proxy that goes silent)', () =
     assert.equal(await bucket.readSidecar(newKey()), undefined, 'no sidecar there');
     assert.equal(bucket.agent.connectionsOpened, 1, 'one connection for three calls');
 
-    await new Promise((resolve) => setTimeout(resolve, 2 * idleMs));
+    // Idle in the pool past the idle bound: the agent closes it (polled, so this ends as soon as it is gone).
+    const held = () => [...Object.values(bucket.agent.freeSockets), ...Object.values(bucket.agent.sockets)].flatMap((list) => list ?? []);
+    await waitFor('the idle pooled connection to be closed', async () => (held().length === 0 ? true : undefined), SLACK * idleMs, 20);
     assert.deepEqual((await bucket.page({ limit: 50 })).objects, []);
     assert.equal(bucket.agent.connectionsOpened, 2, 'the idle one was closed, a new one opened');
   });

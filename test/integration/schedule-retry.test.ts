@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { BackupResult, SkippedBackup } from '@chango/contracts';
-import { FaultProxy } from '../../dev/fault-proxy.js';
-import { createTestBucket, startRgw } from '../../dev/local-rgw.js';
-import { waitFor } from '../support/fixtures.js';
-import { backoffBound, withinLoad, withWork } from '../support/liveness.js';
-import { Stack } from '../support/stack.js';
+import { FaultProxy } from '../../testkit/fault-proxy.js';
+import { createTestBucket, startRgw } from '../../testkit/local-rgw.js';
+import { waitFor } from '../../testkit/fixtures.js';
+import { backoffBound, withinLoad, withWork } from '../../testkit/liveness.js';
+import { Stack } from '../../testkit/stack.js';
 
 const ATTEMPTS = 3;
 const BACKOFF_MS = 1_500;
@@ -36,8 +36,7 @@ test('ticks that fire while a backup is being retried are skipped as covered by 
   const rgw = await startRgw();
   t.after(() => rgw.stop());
   const bucket = await createTestBucket(rgw);
-  const proxy = await FaultProxy.start(rgw.endpoint);
-  t.after(() => proxy.close());
+  const proxy = await FaultProxy.startIn(t, rgw.endpoint);
   const stack = await Stack.start(t, {
     users: 2,
     components: 300,

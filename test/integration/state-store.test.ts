@@ -3,9 +3,9 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { collectStats, isStateError, verifyPassword, STORE_NAMES } from '@chango/state';
-import { filesBelow, filesContaining, newRootSecret, tempDir } from '../support/fixtures.js';
-import { ldb } from '../support/processes.js';
-import { openState, plantSecrets } from '../support/state.js';
+import { filesBelow, filesContaining, newRootSecret, tempDir } from '../../testkit/fixtures.js';
+import { ldb } from '../../testkit/processes.js';
+import { openState, plantSecrets } from '../../testkit/state.js';
 
 test('reopening with the same root secret reads every record and decrypts every secret', async (t) => {
   const dataDir = await tempDir(t);

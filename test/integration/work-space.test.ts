@@ -3,9 +3,9 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { seedState } from '@chango/seed';
-import { newRootSecret, tempDir } from '../support/fixtures.js';
-import { openState } from '../support/state.js';
-import { Tmpfs } from '../support/tmpfs.js';
+import { newRootSecret, tempDir } from '../../testkit/fixtures.js';
+import { openState } from '../../testkit/state.js';
+import { Tmpfs } from '../../testkit/tmpfs.js';
 import { ensureWorkSpace, freeBytes, stateBytes } from '../../apps/worker/src/work-space.js';
 
 test('a checkpoint into a filesystem that fills up fails with the device\'s words, removes its copy, and leaves the process running', async (t) => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { newRootSecret, tempDir, writeSecretFile } from '../support/fixtures.js';
-import { SAFETY_NET_MS } from '../support/liveness.js';
-import { RunningProcess, WORKER, runCli, runNode } from '../support/processes.js';
+import { newRootSecret, tempDir, writeSecretFile } from '../../testkit/fixtures.js';
+import { SAFETY_NET_MS } from '../../testkit/liveness.js';
+import { RunningProcess, WORKER, runCli, runNode } from '../../testkit/processes.js';
 
 /** The one line a refused start leaves on stderr. */
 function refusal(stderr: string): string {

@@ -7,8 +7,8 @@ import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { createParallelGzip, DEFAULT_CHUNK_BYTES, type ParallelGzip } from '@chango/archive';
-import { waitFor } from '../support/fixtures.js';
-import { SAFETY_NET_MS } from '../support/liveness.js';
+import { waitFor } from '../../testkit/fixtures.js';
+import { SAFETY_NET_MS } from '../../testkit/liveness.js';
 
 const MiB = 1024 * 1024;
 /** The CommonJS zlib object: replacing its `gzip` and syncing builtin exports reaches the package's `import { gzip }`. */

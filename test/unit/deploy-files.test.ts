@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { authenticate, parseTokensFile } from '@chango/security';
 import { loadRootSecret } from '@chango/state';
-import { tempDir } from '../support/fixtures.js';
-import { SAFETY_NET_MS } from '../support/liveness.js';
+import { tempDir } from '../../testkit/fixtures.js';
+import { SAFETY_NET_MS } from '../../testkit/liveness.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const repoPath = (relative: string): string => join(ROOT, relative);

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadRootSecret, isStateError } from '@chango/state';
-import { tempDir } from '../support/fixtures.js';
+import { tempDir } from '../../testkit/fixtures.js';
 
 test('a root secret file is read as bytes, without its trailing newline', async (t) => {
   const dir = await tempDir(t);

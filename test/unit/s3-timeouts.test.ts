@@ -15,6 +15,7 @@ import {
   transferDeadlineMs,
 } from '@chango/s3';
 import { formatDuration } from '@chango/contracts';
+import { settled } from '../../testkit/liveness.js';
 
 const ctx = { endpoint: 'http://127.0.0.1:4567', bucket: 'backups', accessKey: 'AKIA', operation: 'uploading prod/chango-20250101T000000Z-x.tar.gz' };
 
@@ -149,8 +150,9 @@ describe('BoundedHttpAgent', () => {
     answered.resume();
     await new Promise((resolve) => answered.once('end', resolve));
     assert.equal(answered.statusCode, 200);
-    // Idle in the pool for longer than the bound: closed by the agent, no error anywhere.
-    await new Promise((resolve) => setTimeout(resolve, 3 * idleMs));
+    // Idle in the pool for longer than the bound: closed by the agent, no error anywhere. Polled, so this ends as soon
+    // as it is gone; bounded like the other waits here.
+    await settled(async () => Object.keys(agent.freeSockets).length === 0 && Object.keys(agent.sockets).length === 0, 5 * idleMs + 2000, 20);
     assert.deepEqual(Object.keys(agent.freeSockets), [], 'the idle free socket was closed');
 
     const started = Date.now();

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { PROCESS_START_MS, SAFETY_NET_MS, TEARDOWN_GRACE_MS } from './liveness.js';
 
 const execFileAsync = promisify(execFile);
-export const REPO_ROOT = join(import.meta.dirname, '..', '..');
+export const REPO_ROOT = join(import.meta.dirname, '..');
 export const CLI = join(REPO_ROOT, 'apps/cli/dist/main.js');
 export const WORKER = join(REPO_ROOT, 'apps/worker/dist/main.js');
 export const API = join(REPO_ROOT, 'apps/api/dist/main.js');

@@ -15,7 +15,8 @@
  *   client-side timeout ends such a request (a server's own request timeout must not rescue a
  *   client that has none). New connections after `pass` work.
  * - `slow`: each direction is a link of `bytesPerSecond` shared by all connections (a slow WAN
- *   link, not a per-flow shaper), paced in slices of 1/20 s so a mode change lands within 50 ms.
+ *   link, not a per-flow shaper), paced in slices of 1/20 s so a mode change lands within 50 ms;
+ *   it buffers about a second of the link, so a sender sees its bytes move at the link's rate.
  * - `stall-after`: `bytes` more bytes go through in `direction` (default `up`, client→server),
  *   then that direction swallows everything; the other direction keeps flowing, so a server that
  *   gives up and answers is still heard. The budget is OVERALL, shared by all connections and
@@ -65,8 +66,14 @@ export interface ProxyStats {
   connections: { accepted: number; open: number; reset: number };
 }
 
-/** Bytes queued in one direction of one connection before its source is paused (backpressure). */
+/** Bytes queued in one direction of one connection before its source is paused (backpressure); resumed at half. */
 const HIGH_WATER = 1024 * 1024;
+/**
+ * Slow mode queues about a second of the link (at least this, at most HIGH_WATER): a source paused
+ * at 1 MiB and resumed at 512 KiB would see nothing move for 512 KiB at the link's rate (4 s at
+ * 128 KiB/s, 32 s at 16 KiB/s) — a stall, not a slow link, and a client's idle bound would end it.
+ */
+const SLOW_HIGH_WATER_MIN = 64 * 1024;
 const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443, 'redis:': 6379 };
 /** Slow mode paces in slices of this fraction of a second. */
 const SLICES_PER_SECOND = 20;
@@ -124,6 +131,16 @@ export class FaultProxy {
     const proxy = new FaultProxy(server, target.hostname, port, address.port, url);
     proxy.set(initial);
     server.on('connection', (client) => proxy.accept(client));
+    return proxy;
+  }
+
+  /**
+   * `start`, with `close` handed to `scope` (a test's context, a SuiteScope, a chaos case's scope)
+   * so the proxy and its connections end with the test that made it, pass or fail.
+   */
+  static async startIn(scope: { after(fn: () => unknown): void }, upstream: string, initial: FaultMode = { mode: 'pass' }): Promise<FaultProxy> {
+    const proxy = await FaultProxy.start(upstream, initial);
+    scope.after(() => proxy.close());
     return proxy;
   }
 
@@ -208,6 +225,12 @@ export class FaultProxy {
   /** @internal stall-after: nothing more may pass. */
   stallSpent(): boolean {
     return this.stallBudget <= 0;
+  }
+
+  /** @internal How many bytes a direction of a connection may queue before its source is paused. */
+  highWater(): number {
+    const m = this.current;
+    return m.mode === 'slow' ? Math.min(HIGH_WATER, Math.max(SLOW_HIGH_WATER_MIN, m.bytesPerSecond)) : HIGH_WATER;
   }
 
   /** @internal Slow mode: reserves the link for `bytes` and returns how long to wait before they are "through". */
@@ -356,7 +379,7 @@ class Link {
       proxy.notifyTaps({ direction, connection: connection.id, chunk });
       this.queue.push(chunk);
       this.queued += chunk.length;
-      if (this.queued > HIGH_WATER) from.pause();
+      if (this.queued > proxy.highWater()) from.pause();
       this.pump();
     });
     from.on('end', () => {
@@ -442,7 +465,7 @@ class Link {
   private shift(bytes: number): void {
     this.queue.shift();
     this.queued -= bytes;
-    if (this.queued <= HIGH_WATER / 2 && this.from.isPaused()) this.from.resume();
+    if (this.queued <= this.proxy.highWater() / 2 && this.from.isPaused()) this.from.resume();
   }
 
   private shiftPartial(bytes: number): void {
@@ -450,7 +473,7 @@ class Link {
     if (bytes >= head.length) return this.shift(head.length);
     this.queue[0] = head.subarray(bytes);
     this.queued -= bytes;
-    if (this.queued <= HIGH_WATER / 2 && this.from.isPaused()) this.from.resume();
+    if (this.queued <= this.proxy.highWater() / 2 && this.from.isPaused()) this.from.resume();
   }
 
   /** Writes with backpressure; never waits on a socket that is gone. */
