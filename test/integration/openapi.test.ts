@@ -190,6 +190,18 @@ describe('the running api answers as documented (real worker, Redis and Ceph RGW
   /** A destination on the test RGW, in a bucket of its own. */
   const newDestination = async () => ({ endpoint: rgw.endpoint, region: rgw.region, bucket: await createTestBucket(rgw), prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey });
 
+  type Destination = Awaited<ReturnType<typeof newDestination>>;
+  /** A group's own stack, and a destination in a bucket of its own, saved to the api when `save`. */
+  const ownApi = async (scope: SuiteScope, { save }: { save: boolean }): Promise<{ api: DocumentedApi; destination: Destination }> => {
+    const api = await documentedApi(scope);
+    const destination = await newDestination();
+    if (save) {
+      const saved = await api.stack.request('PUT', `${base}/config`, { body: destination });
+      assert.equal(saved.status, 200, JSON.stringify(saved.body));
+    }
+    return { api, destination };
+  };
+
   before(async () => {
     rgw = await startRgw();
   });
@@ -200,12 +212,8 @@ describe('the running api answers as documented (real worker, Redis and Ceph RGW
   describe('before a destination is saved (nothing here saves one)', () => {
     const scope = new SuiteScope();
     let api: DocumentedApi;
-    let destination: Awaited<ReturnType<typeof newDestination>>;
-
-    before(async () => {
-      api = await documentedApi(scope);
-      destination = await newDestination();
-    });
+    let destination: Destination;
+    before(async () => ({ api, destination } = await ownApi(scope, { save: false })));
     after(() => scope.run());
 
     test('every documented path and method is served (never the not_found fallback)', async () => {
@@ -296,14 +304,8 @@ describe('the running api answers as documented (real worker, Redis and Ceph RGW
   describe('with a destination saved: backups, drills, jobs and objects', () => {
     const scope = new SuiteScope();
     let api: DocumentedApi;
-    let destination: Awaited<ReturnType<typeof newDestination>>;
-
-    before(async () => {
-      api = await documentedApi(scope);
-      destination = await newDestination();
-      const saved = await api.stack.request('PUT', `${base}/config`, { body: destination });
-      assert.equal(saved.status, 200, JSON.stringify(saved.body));
-    });
+    let destination: Destination;
+    before(async () => ({ api, destination } = await ownApi(scope, { save: true })));
     after(() => scope.run());
 
     /** A backup of this test's own, made through POST /run (the answer is checked against the document too). */
