@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type * as Minio from 'minio';
 import { makeBackupKey, type BackupDestination } from '@chango/contracts';
-import { formatDuration } from '@chango/contracts';
+import { formatDuration } from '@chango/telemetry';
 import { BackupBucket, S3_TIMEOUT_CODE, S3Failure, S3TimeoutError, type S3Bound, type S3Timeouts } from '@chango/s3';
 import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
 import { FaultProxy } from '../../testkit/fault-proxy.js';

@@ -5,8 +5,7 @@ import { jobDeadlineMs } from '../../apps/worker/src/deadlines.js';
 import { JobGuard, JobInterrupted } from '../../apps/worker/src/job-guard.js';
 import { attemptWords, isFinalFailure } from '../../apps/worker/src/job-outcome.js';
 import { resourceExhaustion, workSpaceNeeded } from '../../apps/worker/src/work-space.js';
-import { formatBytes } from '@chango/contracts';
-import { createLogger } from '@chango/telemetry';
+import { createLogger, formatBytes } from '@chango/telemetry';
 
 /** The few fields of a BullMQ job these functions read. */
 function job(attemptsMade: number, attempts: number, backoffMs = 10_000): Job {

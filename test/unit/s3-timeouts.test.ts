@@ -14,7 +14,7 @@ import {
   S3TimeoutError,
   transferDeadlineMs,
 } from '@chango/s3';
-import { formatDuration } from '@chango/contracts';
+import { formatDuration } from '@chango/telemetry';
 import { settled } from '../../testkit/liveness.js';
 
 const ctx = { endpoint: 'http://127.0.0.1:4567', bucket: 'backups', accessKey: 'AKIA', operation: 'uploading prod/chango-20250101T000000Z-x.tar.gz' };

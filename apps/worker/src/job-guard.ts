@@ -1,5 +1,4 @@
-import { formatDuration } from '@chango/contracts';
-import type { Logger } from '@chango/telemetry';
+import { formatDuration, type Logger } from '@chango/telemetry';
 
 export type InterruptionCause = 'deadline' | 'stopping' | 'fault';
 

@@ -1,6 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import type { Logger } from '@chango/telemetry';
-import { formatDuration } from '@chango/contracts';
+import { formatDuration, type Logger } from '@chango/telemetry';
 import { S3Failure } from '@chango/s3';
 import { JobInterrupted } from './job-guard.js';
 

@@ -1,7 +1,7 @@
 import { readdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
-import { formatBytes } from '@chango/contracts';
+import { formatBytes } from '@chango/telemetry';
 import { STORE_NAMES } from '@chango/state';
 
 /**

@@ -7,4 +7,3 @@ export * from './queues.js';
 export * from './validation.js';
 export * from './settings.js';
 export * from './retention.js';
-export * from './format.js';

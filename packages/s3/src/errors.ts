@@ -1,4 +1,4 @@
-import { formatDuration } from '@chango/contracts';
+import { formatDuration } from '@chango/telemetry';
 import { S3_TIMEOUT_CODE, S3_TIMEOUT_SETTINGS, S3TimeoutError } from './timeouts.js';
 
 /**

@@ -1,4 +1,5 @@
-import { formatDuration, integerSetting } from '@chango/contracts';
+import { integerSetting } from '@chango/contracts';
+import { formatDuration } from '@chango/telemetry';
 
 /**
  * How long an S3 exchange may take. minio-js sets no timeout of its own: a
