@@ -6,6 +6,9 @@ import { firstArchiveBound, groupArchives, seekNewest, walkPage, type ListedObje
 
 const PREFIX = 'prod/';
 const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+/** The seek aims back from the newest archive, or from now before it knows one: fixtures are placed relative to now. */
+const NOW = Date.now();
 
 /**
  * An S3 bucket's listing in memory, with S3's rules: ascending keys,
@@ -31,7 +34,8 @@ class ListingOf {
 }
 
 /** `count` committed backups (archive + sidecar, every third with a drill record), `spacingMs` apart, the newest `endMs`. */
-function backups(count: number, spacingMs: number, endMs = Date.UTC(2026, 10, 29, 12)): string[] {
+/** `count` backups `spacingMs` apart, the newest taken at `endMs` (by default five minutes ago: a destination that is backed up). */
+function backups(count: number, spacingMs: number, endMs = NOW - 5 * 60_000): string[] {
   const names: string[] = [];
   for (let i = 0; i < count; i += 1) {
     const key = makeBackupKey(PREFIX, new Date(endMs - (count - 1 - i) * spacingMs), randomUUID());
@@ -71,10 +75,22 @@ describe('archives newest first from an ascending listing', () => {
     assert.deepEqual(cold.archives.slice(0, 50).map((a) => a.key), archiveKeys(bucket.names).slice(0, 50));
     assert.ok(cold.requests <= 8, `a cold seek took ${cold.requests} requests`);
     bucket.requests = 0;
-    const warm = await seekNewest(bucket.list, { prefix: PREFIX, need: 50, hint: { spacing: cold.hint.spacing } });
+    const warm = await seekNewest(bucket.list, { prefix: PREFIX, need: 50, hint: cold.hint });
     assert.deepEqual(warm.archives.slice(0, 50).map((a) => a.key), archiveKeys(bucket.names).slice(0, 50));
     assert.ok(bucket.requests <= 2, `a warm seek took ${bucket.requests} requests`);
     assert.equal(warm.reachedOldest, false);
+  });
+
+  test('when backups stopped a month ago, a cold seek halves its way back (bounded by the time span, not the count) and a warm one, aimed from the newest it saw, takes at most two', async () => {
+    const bucket = new ListingOf(backups(10_000, HOUR, NOW - 30 * DAY));
+    const cold = await seekNewest(bucket.list, { prefix: PREFIX, need: 50 });
+    assert.deepEqual(cold.archives.slice(0, 50).map((a) => a.key), archiveKeys(bucket.names).slice(0, 50));
+    // log2 of (the span since the first archive / the window it needs): about 9 here; 20 would be a span of centuries.
+    assert.ok(cold.requests <= 20, `a cold seek took ${cold.requests} requests`);
+    bucket.requests = 0;
+    const warm = await seekNewest(bucket.list, { prefix: PREFIX, need: 50, hint: cold.hint });
+    assert.deepEqual(warm.archives.slice(0, 50).map((a) => a.key), archiveKeys(bucket.names).slice(0, 50));
+    assert.ok(bucket.requests <= 2, `a warm seek took ${bucket.requests} requests (cold: ${cold.requests})`);
   });
 
   test('paging with the cursor gives every archive once, newest first: most pages one or two requests, the one across a gap of years a few more', async () => {
@@ -102,7 +118,7 @@ describe('archives newest first from an ascending listing', () => {
 
   test('counting only committed archives skips the ones without a sidecar', async () => {
     const names = backups(2000, HOUR);
-    const newest = makeBackupKey(PREFIX, new Date(Date.UTC(2026, 10, 29, 13)), randomUUID());
+    const newest = makeBackupKey(PREFIX, new Date(NOW), randomUUID());
     const bucket = new ListingOf([...names, newest]);
     const found = await seekNewest(bucket.list, { prefix: PREFIX, need: 1, counts: (archive) => archive.sidecar !== null });
     assert.equal(found.archives[0]?.key, newest, 'the uncommitted archive is the newest one');

@@ -133,6 +133,8 @@ export interface SeekHint {
   spacing?: number | undefined;
   /** The newest window reached back to the oldest archive: there are few, list them from the first. */
   fromFirst?: boolean | undefined;
+  /** When the newest archive was taken (ms), as last seen: where the first window of a listing from the top is aimed. */
+  newest?: number | undefined;
 }
 
 export interface SeekResult {
@@ -159,6 +161,15 @@ export async function seekNewest(list: ListRequest, request: SeekRequest): Promi
   const upper = before ? (parseBackupKey(prefix, before)?.timestamp.getTime() ?? Date.now()) + 1000 : Date.now() + 60_000;
   let requests = 0;
   let spacing = request.hint?.spacing;
+  /**
+   * When the newest archive before the cursor was taken. Windows are aimed back from it, not from the cursor (or
+   * now): when backups stopped a month ago, aiming from now would look at a month of nothing first. Known for sure
+   * once a window that reaches the cursor holds an archive; for a listing from the top, first guessed from the hint.
+   */
+  let newest = before === undefined ? request.hint?.newest : undefined;
+  const anchor = () => Math.min(upper, newest !== undefined ? newest + 1000 : upper);
+  /** The last window reached the cursor and held nothing: look further back by leaps, not by the spacing. */
+  let wasEmpty = false;
   /** A window start known to hold too few (its window must start earlier). */
   let tooFew = upper;
   /** A window start known to hold more than the budget (its window must start later). */
@@ -167,7 +178,7 @@ export async function seekNewest(list: ListRequest, request: SeekRequest): Promi
   let shortBy: number | undefined;
   // Aim for a window of about twice what is needed; with no hint, or few backups last time, list from the first
   // archive (one request when there are few; a wrong guess costs one request and teaches the spacing).
-  let start: number | undefined = spacing !== undefined && !request.hint?.fromFirst ? aimedStart(upper, need, spacing) : undefined;
+  let start: number | undefined = spacing !== undefined && !request.hint?.fromFirst ? aimedStart(anchor(), need, spacing) : undefined;
 
   for (let round = 0; ; round += 1) {
     if (start !== undefined && start < EARLIEST_MS) start = undefined;
@@ -187,8 +198,10 @@ export async function seekNewest(list: ListRequest, request: SeekRequest): Promi
     spacing = spacingOf(archives) ?? spacing;
     if (window.whole) {
       const counted = archives.filter(counts).length;
+      if (archives[0]) newest = archives[0].taken.getTime();
+      wasEmpty = archives.length === 0;
       if (start === undefined || counted >= need) {
-        return { archives, reachedOldest: start === undefined, requests, hint: { spacing, fromFirst: start === undefined && before === undefined } };
+        return { archives, reachedOldest: start === undefined, requests, hint: { spacing, fromFirst: start === undefined && before === undefined, newest } };
       }
       // Too few: the window must start earlier than this (and earlier than any start thought too big).
       tooFew = start;
@@ -197,18 +210,20 @@ export async function seekNewest(list: ListRequest, request: SeekRequest): Promi
     } else {
       // More than the budget between start and the cursor: the window must start later.
       tooMany = start ?? archives.at(-1)?.taken.getTime() ?? EARLIEST_MS;
+      wasEmpty = false;
     }
-    start = nextStart(upper, need, spacing, tooFew, tooMany, shortBy);
+    start = nextStart(upper, anchor(), need, wasEmpty ? undefined : spacing, tooFew, tooMany, shortBy);
   }
 }
 
 /**
- * The next window start: from the spacing when it lands between what is
- * known; else, going back, as many times further as the last window fell
- * short (at least 4, 16 when it held none); else halfway between.
+ * The next window start: from the spacing, back from the newest archive
+ * (`anchor`), when it lands between what is known; else, going back from
+ * the cursor (`upper`), as many times further as the last window fell short
+ * (at least 4, 16 when it held none); else halfway between.
  */
-function nextStart(upper: number, need: number, spacing: number | undefined, tooFew: number, tooMany: number | undefined, shortBy: number | undefined): number | undefined {
-  const guess = spacing !== undefined ? aimedStart(upper, need, spacing) : undefined;
+function nextStart(upper: number, anchor: number, need: number, spacing: number | undefined, tooFew: number, tooMany: number | undefined, shortBy: number | undefined): number | undefined {
+  const guess = spacing !== undefined ? aimedStart(anchor, need, spacing) : undefined;
   const low = tooMany ?? EARLIEST_MS;
   if (guess !== undefined && guess > low && guess < tooFew) return guess;
   if (tooMany === undefined) {

@@ -370,7 +370,11 @@ export class BackupBucket {
     const known = seekHints.get(this.destinationId);
     const result = await seekNewest(this.listRequest, { ...request, prefix: this.destination.prefix, hint: known });
     // Whether the newest window holds every archive is learned from the newest page only: a cursor's last page always does.
-    seekHints.set(this.destinationId, { spacing: result.hint.spacing ?? known?.spacing, fromFirst: request.before === undefined ? result.hint.fromFirst : known?.fromFirst });
+    seekHints.set(this.destinationId, {
+      spacing: result.hint.spacing ?? known?.spacing,
+      fromFirst: request.before === undefined ? result.hint.fromFirst : known?.fromFirst,
+      newest: request.before === undefined ? (result.hint.newest ?? known?.newest) : known?.newest,
+    });
     return result;
   }
 
