@@ -55,7 +55,9 @@ export async function viewJob(loaded: BackupQueueJob, queue: Queue): Promise<Job
     finishedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
     deadlineAt: 'attempt' in data && data.attempt ? data.attempt.deadlineAt : null,
     result: state === 'completed' ? (job.returnvalue ?? null) : null,
-    failure: job.failedReason ? { message: job.failedReason } : null,
+    // A completed job's story is its result: an attempt that failed before it is history (attemptsMade tells it).
+    // Still going, the last attempt's failure says why it is retried; failed, it is the final word.
+    failure: state !== 'completed' && job.failedReason ? { message: job.failedReason } : null,
   };
 }
 
