@@ -69,29 +69,28 @@ describe('archives newest first from an ascending listing', () => {
     assert.equal(bucket.requests, 1);
   });
 
-  test('with 10,000 hourly backups the newest 50 take a bounded number of requests, and with the remembered spacing at most two', async () => {
-    const bucket = new ListingOf(backups(10_000, HOUR));
-    const cold = await seekNewest(bucket.list, { prefix: PREFIX, need: 50 });
-    assert.deepEqual(cold.archives.slice(0, 50).map((a) => a.key), archiveKeys(bucket.names).slice(0, 50));
-    assert.ok(cold.requests <= 8, `a cold seek took ${cold.requests} requests`);
-    bucket.requests = 0;
-    const warm = await seekNewest(bucket.list, { prefix: PREFIX, need: 50, hint: cold.hint });
-    assert.deepEqual(warm.archives.slice(0, 50).map((a) => a.key), archiveKeys(bucket.names).slice(0, 50));
-    assert.ok(bucket.requests <= 2, `a warm seek took ${bucket.requests} requests`);
-    assert.equal(warm.reachedOldest, false);
-  });
-
-  test('when backups stopped a month ago, a cold seek halves its way back (bounded by the time span, not the count) and a warm one, aimed from the newest it saw, takes at most two', async () => {
-    const bucket = new ListingOf(backups(10_000, HOUR, NOW - 30 * DAY));
-    const cold = await seekNewest(bucket.list, { prefix: PREFIX, need: 50 });
-    assert.deepEqual(cold.archives.slice(0, 50).map((a) => a.key), archiveKeys(bucket.names).slice(0, 50));
-    // log2 of (the span since the first archive / the window it needs): about 9 here; 20 would be a span of centuries.
-    assert.ok(cold.requests <= 20, `a cold seek took ${cold.requests} requests`);
-    bucket.requests = 0;
-    const warm = await seekNewest(bucket.list, { prefix: PREFIX, need: 50, hint: cold.hint });
-    assert.deepEqual(warm.archives.slice(0, 50).map((a) => a.key), archiveKeys(bucket.names).slice(0, 50));
-    assert.ok(bucket.requests <= 2, `a warm seek took ${bucket.requests} requests (cold: ${cold.requests})`);
-  });
+  /**
+   * 10,000 hourly backups, the newest 50 wanted: a cold seek (nothing remembered) costs a bounded number of requests —
+   * when backups stopped a month ago it halves its way back, bounded by the time span, not the count (log2 of the span
+   * over the window it needs: about 9; 20 would be centuries) — and a warm one, aimed from the newest archive it saw
+   * with the spacing it learned, at most two.
+   */
+  for (const [when, newest, coldAtMost] of [
+    ['backed up until now', undefined, 8],
+    ['stopped a month ago', NOW - 30 * DAY, 20],
+  ] as const) {
+    test(`10,000 hourly backups, ${when}: the newest 50 take at most ${coldAtMost} requests cold, and at most two warm`, async () => {
+      const bucket = new ListingOf(backups(10_000, HOUR, newest));
+      const cold = await seekNewest(bucket.list, { prefix: PREFIX, need: 50 });
+      assert.deepEqual(cold.archives.slice(0, 50).map((a) => a.key), archiveKeys(bucket.names).slice(0, 50));
+      assert.ok(cold.requests <= coldAtMost, `a cold seek took ${cold.requests} requests`);
+      bucket.requests = 0;
+      const warm = await seekNewest(bucket.list, { prefix: PREFIX, need: 50, hint: cold.hint });
+      assert.deepEqual(warm.archives.slice(0, 50).map((a) => a.key), archiveKeys(bucket.names).slice(0, 50));
+      assert.ok(bucket.requests <= 2, `a warm seek took ${bucket.requests} requests (cold: ${cold.requests})`);
+      assert.equal(warm.reachedOldest, false);
+    });
+  }
 
   test('paging with the cursor gives every archive once, newest first: most pages one or two requests, the one across a gap of years a few more', async () => {
     const bucket = new ListingOf([...backups(700, 5 * 60_000), ...backups(300, HOUR, Date.UTC(2025, 0, 1))]);
