@@ -29,6 +29,13 @@ export const SERVICE = {
  * 2-core machine, long enough to land a fault inside them.
  */
 export const STATE = { users: 20, components: 8_000 } as const;
+/** An upper estimate of STATE's archive (≈ 15 MiB at gzip 9): what a link slowed on purpose has to carry. */
+export const ARCHIVE_ESTIMATE_BYTES = 16 * MiB;
+
+/** How long STATE's archive takes on a link of `bytesPerSecond`: what a case aiming through a slowed link adds to its bounds. */
+export function archiveTransferMs(bytesPerSecond: number): number {
+  return (ARCHIVE_ESTIMATE_BYTES / bytesPerSecond) * 1000;
+}
 
 /**
  * The small-work-dir case: a state of ≈ 100 MiB (the checkpoint alone needs more than the 20 MiB
@@ -78,7 +85,10 @@ export const MARGIN = 2;
  */
 export const BACKUP_ESTIMATE_MS = 15_000;
 
-const sumBackoff = () => Array.from({ length: SERVICE.attempts - 1 }, (_, i) => SERVICE.backoffMs * 2 ** i).reduce((a, b) => a + b, 0);
+/** Every backoff between `retry.attempts` attempts, exponential from `retry.backoffMs` (BullMQ's exponential backoff). */
+export function backoffTotalMs(retry: { attempts: number; backoffMs: number } = SERVICE): number {
+  return Array.from({ length: retry.attempts - 1 }, (_, i) => retry.backoffMs * 2 ** i).reduce((a, b) => a + b, 0);
+}
 
 /**
  * One attempt at most: a backup's work plus one S3 call cut at its deadline (an attempt fails at
@@ -95,12 +105,12 @@ export function attemptBoundMs(extraMs = 0): number {
  */
 export function settleBoundMs(faultMs = 0, extraMs = 0): number {
   const detection = 2 * SERVICE.jobLockMs + Math.ceil((SERVICE.leaderLeaseMs * 4) / 3);
-  return MARGIN * (faultMs + detection + sumBackoff() + SERVICE.attempts * attemptBoundMs() + extraMs);
+  return MARGIN * (faultMs + detection + backoffTotalMs() + SERVICE.attempts * attemptBoundMs() + extraMs);
 }
 
 /** The backup after the fault, through a healthy link: every attempt and backoff, × MARGIN. */
 export function nextBackupBoundMs(extraMs = 0): number {
-  return MARGIN * (sumBackoff() + SERVICE.attempts * attemptBoundMs(extraMs));
+  return MARGIN * (backoffTotalMs() + SERVICE.attempts * attemptBoundMs(extraMs));
 }
 
 /** Waiting for a phase to come up after the run was queued: a whole backup's time, × MARGIN. */

@@ -15,10 +15,9 @@ import { World } from '../harness.js';
 import { OwnRedis } from '../own-redis.js';
 import { check } from '../record.js';
 import { jobView } from '../service.js';
-import { AIM, RATES, REDIS_OUTAGE_MS, STATE, phaseBoundMs } from '../settings.js';
+import { AIM, archiveTransferMs, phaseBoundMs, RATES, REDIS_OUTAGE_MS, STATE } from '../settings.js';
 import { afterBytes, whenJobPhase } from '../triggers.js';
 
-const ARCHIVE_ESTIMATE_BYTES = 16 * 1024 * 1024;
 
 export function redisLossCases(): ChaosCase[] {
   return [
@@ -42,7 +41,7 @@ async function redisCase(ctx: CaseContext, persistent: boolean): Promise<void> {
   const { record } = ctx;
   const redis = await OwnRedis.start(ctx.scope, { persistent });
   const world = await World.create(ctx, { components: STATE.components, users: STATE.users, ownRedis: redis });
-  const extraMs = (ARCHIVE_ESTIMATE_BYTES / RATES.uploadThroughRedisOutage) * 1000;
+  const extraMs = archiveTransferMs(RATES.uploadThroughRedisOutage);
   world.s3Proxy.set({ mode: 'slow', bytesPerSecond: RATES.uploadThroughRedisOutage });
   const jobId = await world.startBackup();
   ctx.log(`backup ${jobId} started; aiming the Redis outage at upload`);

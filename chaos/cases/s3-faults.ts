@@ -14,13 +14,12 @@ import { aftermath } from '../aftermath.js';
 import type { CaseContext, ChaosCase } from '../case.js';
 import { World } from '../harness.js';
 import { check } from '../record.js';
-import { AIM, FAULT_HOLD_MS, RATES, STATE, phaseBoundMs } from '../settings.js';
+import { AIM, archiveTransferMs, FAULT_HOLD_MS, phaseBoundMs, RATES, STATE } from '../settings.js';
 import { PhaseWatcher, afterBytes, within } from '../triggers.js';
 
 type S3Fault = 'cut' | 'blackhole' | 'slow' | 'stall';
 type Where = 'upload' | 'readback';
 
-const ARCHIVE_ESTIMATE_BYTES = 16 * 1024 * 1024;
 
 export function s3FaultCases(): ChaosCase[] {
   const faults: S3Fault[] = ['cut', 'blackhole', 'slow', 'stall'];
@@ -56,7 +55,7 @@ async function s3Case(ctx: CaseContext, fault: S3Fault, where: Where): Promise<v
   const watcher = PhaseWatcher.start(world.redisTap, ctx.scope, 'the S3 cases');
   const phase = where === 'upload' ? 'upload' : 'verify';
   const rate = where === 'upload' ? RATES.upload : RATES.readBack;
-  const extraMs = (ARCHIVE_ESTIMATE_BYTES / rate) * 1000;
+  const extraMs = archiveTransferMs(rate);
 
   if (where === 'readback') {
     const made = await world.runBackup();

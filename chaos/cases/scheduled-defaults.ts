@@ -14,18 +14,16 @@ import { PREFIX, World } from '../harness.js';
 import { check } from '../record.js';
 import { runChecks } from '../checks.js';
 import { PENDING_STATES, describeOutcome, isFinal, jobList, jobView, pollUntil, type JobView } from '../service.js';
-import { AIM, BACKUP_ESTIMATE_MS, DEFAULT_RETRY, MARGIN, POLL_MS, RATES, STATE, phaseBoundMs } from '../settings.js';
+import { AIM, archiveTransferMs, backoffTotalMs, BACKUP_ESTIMATE_MS, DEFAULT_RETRY, MARGIN, phaseBoundMs, POLL_MS, RATES, STATE } from '../settings.js';
 import { PhaseWatcher, afterBytes, within } from '../triggers.js';
 
 /** Ticks every 20 s: one is always due soon after the faulted job fails. */
 const SCHEDULE = '*/20 * * * * *';
 const TICK_MS = 20_000;
-const ARCHIVE_ESTIMATE_BYTES = 16 * 1024 * 1024;
 
 /** Every attempt ends at the idle bound after its work; the backoffs double. × MARGIN. */
 export function defaultsFailureBoundMs(extraMs = 0): number {
-  const backoffs = Array.from({ length: DEFAULT_RETRY.attempts - 1 }, (_, i) => DEFAULT_RETRY.backoffMs * 2 ** i).reduce((a, b) => a + b, 0);
-  return MARGIN * (DEFAULT_RETRY.attempts * (BACKUP_ESTIMATE_MS + DEFAULT_S3_TIMEOUTS.idleMs) + backoffs + extraMs);
+  return MARGIN * (DEFAULT_RETRY.attempts * (BACKUP_ESTIMATE_MS + DEFAULT_S3_TIMEOUTS.idleMs) + backoffTotalMs(DEFAULT_RETRY) + extraMs);
 }
 
 export function scheduledDefaultsCases(): ChaosCase[] {
@@ -44,7 +42,7 @@ async function scheduledDefaultsCase(ctx: CaseContext): Promise<void> {
   const { record } = ctx;
   const world = await World.create(ctx, { components: STATE.components, users: STATE.users, defaultBounds: true });
   const watcher = PhaseWatcher.start(world.redisTap, ctx.scope, 'the scheduled-defaults case');
-  const extraMs = (ARCHIVE_ESTIMATE_BYTES / RATES.upload) * 1000;
+  const extraMs = archiveTransferMs(RATES.upload);
 
   world.s3Proxy.set({ mode: 'slow', bytesPerSecond: RATES.upload });
   const reached = watcher.when('upload');

@@ -15,14 +15,13 @@ import type { CaseContext, ChaosCase } from '../case.js';
 import { World } from '../harness.js';
 import { check } from '../record.js';
 import { jobView } from '../service.js';
-import { AIM, RATES, SIGTERM_EXIT_MS, STATE, phaseBoundMs } from '../settings.js';
+import { AIM, archiveTransferMs, phaseBoundMs, RATES, SIGTERM_EXIT_MS, STATE } from '../settings.js';
 import { PhaseWatcher, afterBytes, onSidecarStored, within, type Phase } from '../triggers.js';
 
 export const BACKUP_PHASES = ['checkpoint', 'archive', 'upload', 'commit', 'done'] as const;
 type BackupPhaseName = (typeof BACKUP_PHASES)[number];
 
 /** Rough archive size of STATE (≈ 15 MiB at gzip 9), for the time the slowed link adds to an attempt. */
-const ARCHIVE_ESTIMATE_BYTES = 16 * 1024 * 1024;
 
 export function workerSignalCases(): ChaosCase[] {
   return BACKUP_PHASES.flatMap((phase): ChaosCase[] => [
@@ -63,7 +62,7 @@ async function signalCase(ctx: CaseContext, phase: BackupPhaseName, signal: 'SIG
   };
   const slowed = phase === 'upload';
   if (slowed) world.s3Proxy.set({ mode: 'slow', bytesPerSecond: RATES.upload });
-  const extraMs = slowed ? (ARCHIVE_ESTIMATE_BYTES / RATES.upload) * 1000 : 0;
+  const extraMs = slowed ? archiveTransferMs(RATES.upload) : 0;
   const aimed = (async () => {
     if (phase === 'checkpoint' || phase === 'archive') {
       await watcher.when(phase);

@@ -42,7 +42,7 @@ export interface BackupContext {
   /** Queues a restore drill of a new backup (after scheduled backups, when enabled). */
   queueVerify: (key: string) => Promise<void>;
   /** A backup job other than this one that has started and is not over (waiting for its next attempt, or handed back). */
-  backupInProgress: (exceptJobId: string) => Promise<StartedBackup | undefined>;
+  backupUnderWay: (exceptJobId: string) => Promise<StartedBackup | undefined>;
 }
 
 /** What a tick needs to know of a backup already under way. */
@@ -149,7 +149,7 @@ async function coveredTick(job: BackupJob, ctx: BackupContext): Promise<SkippedB
   if (job.data.trigger !== 'schedule') return undefined;
   const tickAt = job.opts.prevMillis ?? job.timestamp + (job.opts.delay ?? 0);
   const tick = new Date(tickAt).toISOString();
-  const underWay = await ctx.backupInProgress(job.id ?? '').catch(() => undefined);
+  const underWay = await ctx.backupUnderWay(job.id ?? '').catch(() => undefined);
   if (underWay) {
     return {
       skipped: true,

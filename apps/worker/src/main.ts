@@ -63,7 +63,7 @@ async function main(): Promise<void> {
           runBackup(job, token, {
             state, config, log, lease, ledger, guard, leftovers,
             queueVerify: async (key) => void (await backupQueue.add(VERIFY_JOB, { key, requestedBy: config.nodeId }, backupJobOptions(config.retry))),
-            backupInProgress: (jobId) => backupUnderWay(backupQueue, jobId),
+            backupUnderWay: (jobId) => backupUnderWay(backupQueue, jobId),
           }),
         [VERIFY_JOB]: (job, token) => runVerify(job, token, { state, config, log, ledger, guard }),
       },

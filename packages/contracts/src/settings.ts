@@ -1,15 +1,19 @@
 import { z } from 'zod';
 import { DEFAULT_QUEUE_PREFIX, type RetryPolicy } from './queues.js';
 
+/** `raw` as a whole number in [min, max] (unset or empty: `fallback`), or what is wrong with it, in words. */
+function wholeNumberIn(raw: string | undefined, fallback: number, min: number, max: number): { value: number } | { problem: string } {
+  if (raw === undefined || raw === '') return { value: fallback };
+  const value = Number(raw);
+  if (Number.isInteger(value) && value >= min && value <= max) return { value };
+  return { problem: `must be a whole number from ${min} to ${max}, got "${raw}"` };
+}
+
 /** Reads a whole-number setting from the environment; a bad value is refused with the variable's name. */
 export function integerSetting(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
-  }
-  return value;
+  const read = wholeNumberIn(env[name], fallback, min, max);
+  if ('problem' in read) throw new Error(`${name} ${read.problem}`);
+  return read.value;
 }
 
 /** Reads a true/false setting from the environment; anything else is refused with the variable's name. */
@@ -37,16 +41,15 @@ export const SHARED_SETTING_DEFAULTS = {
   retry: { attempts: 3, backoffMs: 10_000 },
 } as const;
 
-/** An environment variable that holds a whole number in [min, max]; unset or empty gives `fallback`. */
+/** An environment variable that holds a whole number in [min, max]; unset or empty gives `fallback` (the rule of integerSetting). */
 function wholeNumber(fallback: number, min: number, max: number) {
   return z
     .string()
     .optional()
     .transform((raw, ctx) => {
-      if (raw === undefined || raw === '') return fallback;
-      const value = Number(raw);
-      if (Number.isInteger(value) && value >= min && value <= max) return value;
-      ctx.addIssue({ code: 'custom', message: `must be a whole number from ${min} to ${max}, got "${raw}"` });
+      const read = wholeNumberIn(raw, fallback, min, max);
+      if ('value' in read) return read.value;
+      ctx.addIssue({ code: 'custom', message: read.problem });
       return z.NEVER;
     });
 }

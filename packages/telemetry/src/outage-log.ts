@@ -13,10 +13,6 @@ export class OutageLog {
     private readonly words: { failed: string; recovered: string },
   ) {}
 
-  get failing(): boolean {
-    return this.down;
-  }
-
   /** Logs `err` at error level if this is the first failure since the last success. */
   failed(err: unknown): void {
     if (!this.down) this.log.error({ err: err instanceof Error ? err.message : String(err) }, this.words.failed);
