@@ -8,6 +8,10 @@
 #   prometheus     -> promtool (check metrics, check rules, test rules) and a real Prometheus that
 #                     scrapes the api in the tests.
 #   chromium       -> the headless browser the admin UI test drives (through playwright-core).
+#   age            -> the reference age tool: an archive encrypted to an offline recipient must
+#                     open with it (`age -d -i key.txt FILE | tar -tz`).
+#   awscli         -> an independent S3 client: Object Lock retention is read back with
+#                     `aws s3api get-object-retention`, not with our own client.
 # Idempotent and quiet; `apt-get update` runs once, only when something is to be installed.
 set -euo pipefail
 
@@ -20,6 +24,9 @@ command -v radosgw >/dev/null 2>&1 || missing+=(radosgw)
 [[ -x /usr/bin/time ]] || missing+=(time)
 { command -v promtool && command -v prometheus; } >/dev/null 2>&1 || missing+=(prometheus)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[[ -x /usr/bin/age ]] || missing+=(age)
+# Debian's own aws: a pyenv shim of that name may stand in front of it on PATH.
+[[ -x /usr/bin/aws ]] || missing+=(awscli)
 
 if ((${#missing[@]} == 0)); then
   exit 0
