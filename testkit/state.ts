@@ -33,6 +33,7 @@ export async function plantSecrets(state: ControlPlaneState): Promise<PlantedSec
       sse: 'AES256',
       retention: null,
       addressing: 'path',
+      encryption: null,
     },
   };
   const passwordHash = await hashPassword(planted.password);

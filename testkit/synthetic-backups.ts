@@ -35,7 +35,7 @@ export async function writeSyntheticBackups(s3: Minio.Client, bucket: string, op
     if (options.uncommitted?.has(i)) return;
     puts.push(() => s3.putObject(bucket, sidecarKey(key), Buffer.from(sidecarBody(key, sha256))));
     if (options.verifiedEvery && i % options.verifiedEvery === 0) {
-      const record: VerificationRecord = { key, ok: true, verifiedAt: new Date().toISOString(), durationMs: 1, nodeId: 'synthetic', sha256, records: { kms: 1, iam: 1, metadata: 1 }, error: null };
+      const record: VerificationRecord = { key, ok: true, kind: 'restore', verifiedAt: new Date().toISOString(), durationMs: 1, nodeId: 'synthetic', sha256, records: { kms: 1, iam: 1, metadata: 1 }, error: null };
       puts.push(() => s3.putObject(bucket, verifyRecordKey(key), Buffer.from(JSON.stringify(record))));
     }
   });

@@ -3,6 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { SuiteScope } from '../../testkit/fixtures.js';
 import { PROCESS_START_MS, withinLoad, withWork } from '../../testkit/liveness.js';
 import { REPO_ROOT } from '../../testkit/processes.js';
@@ -180,6 +181,50 @@ describe('the admin UI in headless Chromium (Debian), against the real api, work
     assert.equal(await page.locator('svg, marquee, blink').count(), 0, 'no element was made from a value');
     assert.match(await page.innerHTML('#run-error'), /&lt;marquee&gt;chango&lt;blink&gt;/);
     await page.screenshot({ path: join(ARTIFACTS, 'admin-ui-markup.png'), fullPage: true });
+    await page.close();
+  });
+
+  test('offline recipients: shown and edited one a line; an identity pasted there is refused in the page and never sent', async () => {
+    const identity = await generateX25519Identity();
+    const recipient = await identityToRecipient(identity);
+    const other = await identityToRecipient(await generateX25519Identity());
+    const saved = await stack.request('PUT', '/admin/api/backup/config', { body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey } });
+    assert.equal(saved.status, 200, JSON.stringify(saved.body));
+    const { page } = await openPage();
+    const sent: string[] = [];
+    page.on('request', (request) => void sent.push(request.postData() ?? ''));
+    await signIn(page, stack.adminToken);
+    await page.waitForFunction(() => (document.getElementById('f-prefix') as HTMLInputElement | null)?.value === 'prod/');
+
+    await page.fill('#f-recipients', `${recipient}\n${identity}`);
+    await page.click('#save');
+    await page.waitForFunction(() => (document.querySelector('[data-error-for="encryption.recipients"]')?.textContent ?? '') !== '');
+    assert.match((await page.textContent('[data-error-for="encryption.recipients"]')) ?? '', /That was an identity .* removed and not sent/);
+    assert.equal(await page.inputValue('#f-recipients'), recipient, 'the identity is gone from the box, the recipient stays');
+    assert.ok(!sent.some((body) => body.includes(identity)), 'the identity never left the page');
+
+    await page.fill('#f-recipients', `${recipient}\n\n  ${other}  \n`);
+    await page.click('#save');
+    await page.waitForFunction(() => document.getElementById('dest-saved')?.textContent === 'Saved.');
+    const stored = await stack.request<{ encryption: { recipients: string[] } | null }>('GET', '/admin/api/backup/config');
+    assert.deepEqual(stored.body.encryption, { recipients: [recipient, other] });
+    // A reload keeps the session (the token lives in the tab's sessionStorage) and shows what is stored.
+    await page.reload();
+    await page.waitForSelector('#shell:not([hidden])');
+    await page.waitForFunction((r) => (document.getElementById('f-recipients') as HTMLTextAreaElement | null)?.value === r, `${recipient}\n${other}`);
+
+    // A recipient the api refuses is named in the box's own slot, whichever line it is on.
+    await page.fill('#f-recipients', `${recipient}\nage1notarecipient`);
+    await page.click('#save');
+    await page.waitForFunction(() => (document.querySelector('[data-error-for="encryption.recipients"]')?.textContent ?? '') !== '');
+    assert.match((await page.textContent('[data-error-for="encryption.recipients"]')) ?? '', /age X25519 recipient/);
+    assert.equal(await page.getAttribute('#f-recipients', 'aria-invalid'), 'true');
+
+    await page.fill('#f-recipients', '');
+    await page.click('#save');
+    await page.waitForFunction(() => document.getElementById('dest-saved')?.textContent === 'Saved.');
+    assert.equal((await stack.request<{ encryption: unknown }>('GET', '/admin/api/backup/config')).body.encryption, null, 'an empty box turns encryption off');
+    await page.screenshot({ path: join(ARTIFACTS, 'admin-ui-recipients.png'), fullPage: true });
     await page.close();
   });
 });

@@ -131,12 +131,14 @@ describe('the OpenAPI document (apps/api/openapi.yaml)', () => {
       sse: 'AES256',
       retention: { keepLast: 3 },
       addressing: 'path',
+      encryption: { recipients: ['age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'] },
       secretKeySet: true,
     };
     const publicDestination = componentValidator('PublicDestination');
     assert.equal(publicDestination(destination), true, ajv.errorsText(publicDestination.errors));
     assert.equal(publicDestination({ ...destination, secretKey: 'leaked' }), false, 'a secret key in the public config is refused');
     assert.equal(publicDestination({ ...destination, retention: { keepLast: 3, keepFirst: 1 } }), false);
+    assert.equal(publicDestination({ ...destination, encryption: { recipients: ['age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'], identity: 'AGE-SECRET-KEY-1…' } }), false, 'nothing but recipients');
     const error = componentValidator('Error');
     assert.equal(error({ error: 'x', message: 'y' }), true);
     assert.equal(error({ error: 'x', message: 'y', stack: 'at …' }), false);

@@ -41,6 +41,7 @@ function destination(rgw: RgwCluster, endpoint: string, bucket: string): BackupD
     sse: 'AES256',
     retention: null,
     addressing: 'path',
+    encryption: null,
   };
 }
 

@@ -12,6 +12,17 @@ test('a backup key has the prefix, a sortable UTC timestamp and the uuid', () =>
   assert.equal(parsed?.timestamp.toISOString(), '2026-11-25T03:04:05.000Z');
 });
 
+test('an encrypted archive is <key>.tar.gz.age; its sidecar and drill record follow it', () => {
+  const id = randomUUID();
+  const key = makeBackupKey('prod/', new Date('2026-11-25T03:04:05.678Z'), id, { encrypted: true });
+  assert.equal(key, `prod/chango-20261125T030405Z-${id}.tar.gz.age`);
+  assert.deepEqual({ ...parseBackupKey('prod/', key), timestamp: undefined }, { key, backupId: id, encrypted: true, timestamp: undefined });
+  assert.equal(parseBackupKey('prod/', makeBackupKey('prod/', new Date(), id))?.encrypted, false);
+  assert.ok(looksLikeBackupKey(key));
+  assert.equal(parseBackupKey('prod/', sidecarKey(key)), undefined);
+  assert.equal(parseBackupKey('prod/', `${key}.age`), undefined);
+});
+
 test('keys that are not ours are not parsed as backups', () => {
   const id = randomUUID();
   for (const key of [

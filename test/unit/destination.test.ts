@@ -52,6 +52,28 @@ test('each bad field is named', () => {
   }
 });
 
+test('encryption names 1 to 16 distinct age X25519 recipients; a bad one is named by its place, and null turns it off', () => {
+  const recipient = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
+  const other = 'age1lggyhqrw2nlhcxprm67z43rta597azn8gknawjehu9d9dl0jq3yqqvfafg';
+  assert.deepEqual(errorsFor({ ...valid, encryption: { recipients: [recipient, other] } }), []);
+  assert.deepEqual(errorsFor({ ...valid, encryption: null }), []);
+  const cases: [unknown, string, RegExp][] = [
+    [{ recipients: [recipient, 'age1notarecipient'] }, 'encryption.recipients.1', /age X25519 recipient: age1 and 58 more characters/],
+    [{ recipients: ['AGE-SECRET-KEY-1QQQQ'] }, 'encryption.recipients.0', /age X25519 recipient/],
+    [{ recipients: [] }, 'encryption.recipients', /at least one recipient/],
+    [{ recipients: [recipient, recipient] }, 'encryption.recipients', /same recipient twice/],
+    [{ recipients: Array.from({ length: 17 }, () => recipient) }, 'encryption.recipients', /at most 16/],
+    [{ recipients: [recipient], passphrase: 'x' }, 'encryption.passphrase', /not a known field/],
+  ];
+  for (const [encryption, field, message] of cases) {
+    const errors = errorsFor({ ...valid, encryption });
+    assert.equal(errors[0]?.field, field, JSON.stringify(errors));
+    assert.match(errors[0]?.message ?? '', message);
+  }
+  const { secretKey, ...update } = valid;
+  assert.equal(resolveDestination(update, secretKey).encryption, null, 'not encrypted unless asked');
+});
+
 test('missing required fields are each reported', () => {
   const fields = errorsFor({}).map((e) => e.field).sort();
   assert.deepEqual(fields, ['accessKey', 'bucket', 'endpoint', 'region']);

@@ -38,8 +38,8 @@ describe('planRetention', () => {
   });
 
   test('the newest backup that passed a restore drill is never removed', () => {
-    const verified = backup(50, { verify: { ok: true, verifiedAt: NOW.toISOString() } });
-    const failedDrill = backup(5, { verify: { ok: false, verifiedAt: NOW.toISOString() } });
+    const verified = backup(50, { verify: { ok: true, kind: 'restore', verifiedAt: NOW.toISOString() } });
+    const failedDrill = backup(5, { verify: { ok: false, kind: 'restore', verifiedAt: NOW.toISOString() } });
     const objects = [backup(0), failedDrill, backup(10), verified, backup(60)];
     const plan = planRetention(objects, { keepLast: 1 }, 'prod/', NOW);
     assert.ok(!removed(plan).includes(verified.key));

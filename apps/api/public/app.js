@@ -73,6 +73,9 @@ function signOut(message = '') {
   $('token').focus();
 }
 
+/** A drill's verdict in words: restored, only its stored bytes checked (encrypted, no identity on the worker), or failed. */
+const drillWords = (verify) => (!verify.ok ? 'FAILED' : verify.kind === 'checksum' ? 'bytes checked (encrypted: not restored)' : 'restored');
+
 // --- destination form ----------------------------------------------------
 
 async function loadConfig() {
@@ -87,6 +90,7 @@ async function loadConfig() {
   form.elements.keepLast.value = body.retention?.keepLast ?? '';
   form.elements.maxAgeDays.value = body.retention?.maxAgeDays ?? '';
   form.elements.keepAll.checked = body.retention?.keepAll === true;
+  form.elements.recipients.value = (body.encryption?.recipients ?? []).join('\n');
   form.elements.secretKey.value = '';
   form.elements.secretKey.placeholder = body.secretKeySet ? 'set (leave empty to keep it)' : '';
   text($('secret-hint'), body.secretKeySet ? 'A secret key is set; it is never shown.' : '');
@@ -106,8 +110,16 @@ function formBody(form) {
   if (v('maxAgeDays')) retention.maxAgeDays = numberOrText(v('maxAgeDays'));
   if (form.elements.keepAll.checked) retention.keepAll = true;
   body.retention = Object.keys(retention).length ? retention : null;
+  const recipients = recipientLines(form);
+  body.encryption = recipients.length ? { recipients } : null;
   return body;
 }
+
+/** The recipients box, one per line. */
+const recipientLines = (form) => form.elements.recipients.value.split('\n').map((line) => line.trim()).filter(Boolean);
+
+/** An age identity pasted where a recipient belongs: it must never leave the page (it opens every encrypted backup). */
+const IDENTITY_LINE = /AGE-SECRET-KEY-/i;
 
 function clearFieldErrors(form) {
   for (const el of form.querySelectorAll('[data-error-for]')) text(el, '');
@@ -120,6 +132,14 @@ async function saveDestination(event) {
   event.preventDefault();
   const form = $('dest-form');
   clearFieldErrors(form);
+  if (recipientLines(form).some((line) => IDENTITY_LINE.test(line))) {
+    // Refused here, before any request: the api must never see the identity.
+    form.elements.recipients.value = recipientLines(form).filter((line) => !IDENTITY_LINE.test(line)).join('\n');
+    text(form.querySelector('[data-error-for="encryption.recipients"]'), 'That was an identity (AGE-SECRET-KEY-…), the key that opens the backups: it was removed and not sent. Paste its public key instead (age-keygen -y key.txt prints it), and keep the identity offline.');
+    form.elements.recipients.setAttribute('aria-invalid', 'true');
+    form.elements.recipients.focus();
+    return;
+  }
   const { status, body } = await api('PUT', 'backup/config', formBody(form));
   if (status === 200) {
     // The secret leaves the page at once: the form shows only that one is set.
@@ -129,14 +149,16 @@ async function saveDestination(event) {
     return;
   }
   const unplaced = [];
-  for (const { field, message } of body?.fields ?? []) {
+  for (const { field: named, message } of body?.fields ?? []) {
+    // One slot for the whole recipients box: encryption.recipients.2 is its third line.
+    const field = named.replace(/^(encryption\.recipients)\.\d+$/, '$1');
     const slot = form.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
     if (!slot) {
       unplaced.push(`${field} ${message}`);
       continue;
     }
     text(slot, message);
-    const input = form.elements[field.replace(/^retention\./, '')];
+    const input = form.elements[field.replace(/^(retention|encryption)\./, '')];
     if (input) input.setAttribute('aria-invalid', 'true');
   }
   text($('dest-error'), unplaced.length ? unplaced.join('; ') : body?.fields?.length ? 'Some fields need fixing (see above).' : (body?.message ?? `saving failed (${status})`));
@@ -229,6 +251,7 @@ async function refresh() {
     const parts = [s.leader ? `Leader: ${s.leader.nodeId}` : 'No leader: no worker can run backups', s.schedule ? `next scheduled run ${when(s.schedule.nextRunAt)} (${s.schedule.cron}, ${s.schedule.timezone})` : 'no schedule'];
     if (s.lastSuccess) parts.push(`last success ${when(s.lastSuccess.finishedAt)}`);
     if (s.lastFailure) parts.push(`last failure ${when(s.lastFailure.finishedAt)}`);
+    if (s.lastVerify) parts.push(`last drill ${drillWords(s.lastVerify)} ${when(s.lastVerify.verifiedAt)}`);
     text($('status-line'), parts.join(' · '));
     const d = s.destination;
     text(
@@ -263,7 +286,7 @@ async function refresh() {
         { value: bytes(o.size) },
         { value: when(o.lastModified) },
         { value: o.complete ? 'complete' : 'INCOMPLETE' },
-        { value: o.verify ? `${o.verify.ok ? 'passed' : 'FAILED'} ${when(o.verify.verifiedAt)}` : 'not verified', className: o.verify ? (o.verify.ok ? 'drill-ok' : 'drill-failed') : '' },
+        { value: o.verify ? `${drillWords(o.verify)} ${when(o.verify.verifiedAt)}` : 'not verified', className: o.verify ? (o.verify.ok ? 'drill-ok' : 'drill-failed') : '' },
       ]),
     ),
   );

@@ -89,6 +89,12 @@ export function createMetrics(link: RedisLink): Registry {
   shared('chango_backup_last_archive_size_bytes', 'Size of the newest successful backup archive', 'gauge', (s) => only(s.status.lastSuccess?.size ?? undefined));
   shared('chango_backup_last_verify_timestamp_seconds', 'When the newest restore drill finished (Unix time)', 'gauge', (s) => only(seconds(s.status.lastVerify?.verifiedAt)));
   shared('chango_backup_last_verify_success', '1 if the newest restore drill passed, 0 if the backup did not restore', 'gauge', (s) => only(s.status.lastVerify ? (s.status.lastVerify.ok ? 1 : 0) : undefined));
+  shared(
+    'chango_backup_last_verify_restored',
+    '1 if the newest drill restored the backup in full, 0 if it could only check the stored bytes against the sidecar (an archive encrypted to offline recipients, and no identity on the worker)',
+    'gauge',
+    (s) => only(s.status.lastVerify ? (s.status.lastVerify.kind === 'checksum' ? 0 : 1) : undefined),
+  );
   shared('chango_backup_verify_runs_total', 'Restore drills by result', 'counter', (s) =>
     [true, false].map((ok) => ({ value: Number(s.counters[COUNTER_FIELDS.verify(ok)] ?? 0), labels: { result: ok ? 'success' : 'failure' } })),
   );

@@ -35,7 +35,7 @@ export async function readStatus(link: RedisLink): Promise<BackupStatus> {
       : null,
     lastSuccess: parseJson<RunRecord>(lastSuccess),
     lastFailure: parseJson<RunRecord>(lastFailure),
-    lastVerify: parseJson<VerificationRecord>(lastVerify),
+    lastVerify: withDrillKind(parseJson<VerificationRecord>(lastVerify)),
     destination: parseJson<DestinationInventory>(inventory),
   };
 }
@@ -43,6 +43,11 @@ export async function readStatus(link: RedisLink): Promise<BackupStatus> {
 /** Node ids of the workers whose heartbeat is fresh. */
 export async function aliveWorkers(link: RedisLink): Promise<string[]> {
   return link.redis.zrangebyscore(redisKeys(link.prefix).workers, Date.now() - WORKER_HEARTBEAT_TTL_MS, '+inf');
+}
+
+/** Drill records written before drills had kinds were all restore drills. */
+function withDrillKind(record: VerificationRecord | null): VerificationRecord | null {
+  return record ? { ...record, kind: record.kind ?? 'restore' } : null;
 }
 
 function parseJson<T>(raw: string | null): T | null {

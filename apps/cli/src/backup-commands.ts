@@ -2,10 +2,11 @@ import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { parseSidecar, type BackupObject } from '@chango/contracts';
+import { parseBackupKey, parseSidecar, type BackupObject } from '@chango/contracts';
 import type { Manifest } from '@chango/archive';
 import { drill, readManifest, resolveOwner, restoreInto, type RestoreReport } from '@chango/restore';
 import { BackupBucket, expectedChecksum } from '@chango/s3';
+import { loadIdentityFile } from '@chango/security';
 import { isStateError, loadRootSecret } from '@chango/state';
 import { addS3Options, bucketFromFlags, CliError, type S3Flags } from './s3-options.js';
 
@@ -15,6 +16,7 @@ interface SourceFlags extends S3Flags {
   file?: string;
   sha256?: string;
   json?: boolean;
+  identity?: string;
 }
 
 /** An archive to read, with the checksum it must have (from the sidecar, or given), and where it came from. */
@@ -22,7 +24,12 @@ interface ArchiveSource {
   stream: Readable;
   expectedSha256: string | null;
   origin: string;
+  /** age identities for an archive encrypted to offline recipients (--identity or CHANGO_AGE_IDENTITY_FILE); empty when none was given. */
+  identities: string[];
 }
+
+/** Where the age identity file is named when --identity is not given. */
+const IDENTITY_FILE_VARIABLE = 'CHANGO_AGE_IDENTITY_FILE';
 
 /**
  * `list`, `inspect`, `restore`, `verify`: the commands that work straight
@@ -59,7 +66,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--json', 'print the manifest as JSON')
     .action(async (flags: SourceFlags) => {
       const source = await openSource(flags, { allowIncomplete: true });
-      const manifest = await readManifest(source.stream);
+      const manifest = await readManifest(source.stream, { identities: source.identities });
       console.log(flags.json ? JSON.stringify(manifest, null, 2) : formatManifest(source.origin, manifest));
     });
 
@@ -74,6 +81,7 @@ export function registerBackupCommands(program: Command): void {
       const source = await openSource(flags, { allowIncomplete: false });
       const report = await restoreInto(flags.dataDir, source.stream, {
         ...(source.expectedSha256 ? { expectedSha256: source.expectedSha256 } : {}),
+        identities: source.identities,
         ...(rootSecret ? { rootSecret } : {}),
         ...(owner ? { owner } : {}),
       });
@@ -87,7 +95,7 @@ export function registerBackupCommands(program: Command): void {
     .action(async (flags: SourceFlags & { workDir: string }) => {
       const rootSecret = loadRootSecret();
       const source = await openSource(flags, { allowIncomplete: false });
-      const report = await drill(source.stream, flags.workDir, rootSecret, source.expectedSha256 ? { expectedSha256: source.expectedSha256 } : {});
+      const report = await drill(source.stream, flags.workDir, rootSecret, { ...(source.expectedSha256 ? { expectedSha256: source.expectedSha256 } : {}), identities: source.identities });
       if (flags.json) {
         console.log(JSON.stringify({ ok: true, origin: source.origin, ...report }, null, 2));
       } else {
@@ -106,10 +114,13 @@ export function registerBackupCommands(program: Command): void {
 }
 
 function addSourceOptions(command: Command, allowFile: boolean): Command {
-  command.option('--key <key>', 'object key of the backup (see `chango-backup list`)').option('--latest', 'the newest complete backup at the destination');
+  command
+    .option('--key <key>', 'object key of the backup (see `chango-backup list`)')
+    .option('--latest', 'the newest complete backup at the destination')
+    .option('--identity <file>', `the age identity file (AGE-SECRET-KEY-1…, as age-keygen writes it) that opens an archive encrypted to offline recipients (.tar.gz.age); default: the file ${IDENTITY_FILE_VARIABLE} names. The key itself is never a flag`);
   if (allowFile) {
     command
-      .option('--file <path>', 'a downloaded .tar.gz instead of S3 (its checksum is checked against <file>.sha256 when present)')
+      .option('--file <path>', 'a downloaded .tar.gz (or .tar.gz.age) instead of S3 (its checksum is checked against <file>.sha256 when present)')
       .addOption(new Option('--sha256 <hex>', 'the checksum the archive must have (for --file without a .sha256 beside it)'));
   }
   return command;
@@ -119,6 +130,7 @@ async function openSource(flags: SourceFlags, { allowIncomplete }: { allowIncomp
   const chosen = [flags.key !== undefined, flags.latest === true, flags.file !== undefined].filter(Boolean).length;
   if (chosen !== 1) throw new CliError('say which backup: exactly one of --key KEY, --latest or --file FILE');
   if (flags.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(flags.sha256)) throw new CliError('--sha256 must be 64 lowercase hex digits');
+  const identities = identitiesFromFlags(flags);
 
   if (flags.file !== undefined) {
     if (!existsSync(flags.file)) throw new CliError(`--file ${flags.file} does not exist`);
@@ -131,7 +143,7 @@ async function openSource(flags: SourceFlags, { allowIncomplete }: { allowIncomp
       expected = fromSidecar;
     }
     if (!expected) process.stderr.write(`chango-backup: warning: no ${sidecarPath} and no --sha256: the archive's checksum cannot be checked (every file is still checked against the manifest)\n`);
-    return { stream: createReadStream(flags.file), expectedSha256: expected, origin: flags.file };
+    return { stream: createReadStream(flags.file), expectedSha256: expected, origin: flags.file, identities };
   }
 
   const bucket = bucketFromFlags(flags);
@@ -140,6 +152,9 @@ async function openSource(flags: SourceFlags, { allowIncomplete }: { allowIncomp
     const newest = await bucket.newestComplete();
     if (!newest) throw new CliError(`no complete backup under s3://${bucket.bucket}/${bucket.destination.prefix} at ${bucket.destination.endpoint}`);
     key = newest.key;
+  }
+  if (parseBackupKey(bucket.destination.prefix, key as string)?.encrypted && identities.length === 0) {
+    throw new CliError(`s3://${bucket.bucket}/${key as string} is encrypted to offline age recipients: give the identity file that opens it with --identity FILE (or name it in ${IDENTITY_FILE_VARIABLE}); nothing was read or written`);
   }
   const archive = await bucket.open(key as string);
   const origin = `s3://${bucket.bucket}/${archive.key}`;
@@ -153,7 +168,18 @@ async function openSource(flags: SourceFlags, { allowIncomplete }: { allowIncomp
     archive.stream.destroy();
     throw new CliError(`--sha256 ${flags.sha256} disagrees with the sidecar of ${origin} (${archive.sidecarSha256})`);
   }
-  return { stream: archive.stream, expectedSha256: flags.sha256 ?? archive.sidecarSha256 ?? archive.metadataSha256, origin };
+  return { stream: archive.stream, expectedSha256: flags.sha256 ?? archive.sidecarSha256 ?? archive.metadataSha256, origin, identities };
+}
+
+/** The identities of --identity FILE, else of the file CHANGO_AGE_IDENTITY_FILE names; none when neither is given. */
+function identitiesFromFlags(flags: SourceFlags): string[] {
+  const path = flags.identity ?? process.env[IDENTITY_FILE_VARIABLE];
+  if (!path) return [];
+  try {
+    return loadIdentityFile(path);
+  } catch (err) {
+    throw new CliError(`${flags.identity ? '--identity' : IDENTITY_FILE_VARIABLE}: ${(err as Error).message}`);
+  }
 }
 
 /** The root secret if one is configured; restore works without it (then the KEKs are not checked). */
@@ -188,7 +214,7 @@ class TableListing {
       console.log(this.line(['KEY', 'BYTES', 'LAST MODIFIED', 'STATE', 'RESTORE DRILL']));
     }
     for (const o of objects) {
-      console.log(this.line([o.key, String(o.size), o.lastModified, o.complete ? 'complete' : 'INCOMPLETE', o.verify ? (o.verify.ok ? `verified ${o.verify.verifiedAt}` : `DRILL FAILED ${o.verify.verifiedAt}`) : 'not verified']));
+      console.log(this.line([o.key, String(o.size), o.lastModified, o.complete ? 'complete' : 'INCOMPLETE', drillCell(o)]));
     }
     this.rows += objects.length;
   }
@@ -201,6 +227,14 @@ class TableListing {
     const widths = [this.keyWidth, 12, 24, 10];
     return cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
   }
+}
+
+/** What the listing says of a backup's last drill: restored, only its bytes checked (encrypted, no identity on the worker), or failed. */
+function drillCell(object: BackupObject): string {
+  const { verify } = object;
+  if (!verify) return 'not verified';
+  if (!verify.ok) return `DRILL FAILED ${verify.verifiedAt}`;
+  return verify.kind === 'checksum' ? `bytes checked ${verify.verifiedAt}` : `verified ${verify.verifiedAt}`;
 }
 
 /** The listing as one JSON document ({bucket, prefix, objects}), written as pages arrive. */

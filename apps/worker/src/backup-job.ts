@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
@@ -8,6 +8,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { buildManifest, createArchiveStream, HashingCounter } from '@chango/archive';
 import {
   makeBackupKey,
+  parseBackupKey,
   sidecarKey,
   type BackupAttempt,
   type BackupDestination,
@@ -18,6 +19,7 @@ import {
   type SkippedBackup,
 } from '@chango/contracts';
 import { BackupBucket } from '@chango/s3';
+import { encryptingStream } from '@chango/security';
 import type { ControlPlaneState } from '@chango/state';
 import type { Logger } from '@chango/telemetry';
 import type { WorkerConfig } from './config.js';
@@ -220,9 +222,10 @@ async function makeBackup(job: BackupJob, bucket: BackupBucket, destination: Bac
   const { signal, progress } = frame;
   const startedAt = new Date();
   const backupId = randomUUID();
-  const key = makeBackupKey(destination.prefix, startedAt, backupId);
+  const encryption = destination.encryption;
+  const key = makeBackupKey(destination.prefix, startedAt, backupId, { encrypted: encryption !== null });
   const checkpointDir = join(ctx.config.workDir, backupId);
-  const spoolPath = join(ctx.config.workDir, `${backupId}.tar.gz`);
+  const spoolPath = join(ctx.config.workDir, basename(key));
   const attempt: BackupAttempt = { key, backupId, startedAt: startedAt.toISOString(), deadlineAt: new Date(startedAt.getTime() + frame.deadlineMs).toISOString() };
 
   let committed = false;
@@ -242,11 +245,13 @@ async function makeBackup(job: BackupJob, bucket: BackupBucket, destination: Bac
     });
     const checkpointBytes = Object.values(manifest.stores).reduce((sum, store) => sum + store.files.reduce((s, f) => s + f.size, 0), 0);
 
-    // Archive into a local spool file, hashing on the way: the checksum must be known
-    // before the upload starts, to travel in the object's metadata.
+    // Archive into a local spool file — encrypted to the offline recipients when asked —
+    // hashing the bytes to be stored on the way: the checksum must be known before the
+    // upload starts, to travel in the object's metadata.
     const archived = new HashingCounter();
+    const encrypt = encryption ? [encryptingStream(encryption.recipients)] : [];
     await progress.while('archive', () => [archived.bytes, checkpointBytes], () =>
-      pipeline(createArchiveStream(checkpointDir, manifest, { gzipLevel: ctx.config.gzipLevel }), archived, createWriteStream(spoolPath, { mode: 0o600 }), { signal }),
+      pipeline([createArchiveStream(checkpointDir, manifest, { gzipLevel: ctx.config.gzipLevel }), ...encrypt, archived, createWriteStream(spoolPath, { mode: 0o600 })], { signal }),
     );
     await rm(checkpointDir, { recursive: true, force: true });
     const facts = { size: archived.bytes, sha256: archived.sha256(), backupId };
@@ -297,6 +302,7 @@ async function finishCommitted(job: BackupJob, bucket: BackupBucket, attempt: Ba
     sha256: facts.sha256,
     size: facts.size,
     sse: bucket.destination.sse,
+    encrypted: parseBackupKey(bucket.destination.prefix, attempt.key)?.encrypted ?? false,
     records: facts.records,
     checkpointBytes: facts.checkpointBytes,
     trigger: job.data.trigger,

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { booleanSetting, integerSetting, readSharedSettings, type SharedSettings } from '@chango/contracts';
 import { s3TimeoutsFromEnv, UPLOAD_PART_BYTES, type S3Timeouts } from '@chango/s3';
+import { loadIdentityFile } from '@chango/security';
 import { DEFAULT_DATA_DIR, loadRootSecret } from '@chango/state';
 
 /** This service's version, from the worker's package.json. */
@@ -13,6 +14,13 @@ export const SERVICE_VERSION: string = (
 export interface WorkerConfig extends SharedSettings {
   dataDir: string;
   rootSecret: Buffer;
+  /**
+   * age identities that open archives encrypted to offline recipients
+   * (CHANGO_AGE_IDENTITY_FILE): with them a drill of such an archive restores
+   * it in full; without (the default, and the point of offline recipients)
+   * it can only check the stored bytes against the sidecar.
+   */
+  ageIdentities: string[];
   /** Where checkpoints are staged while archived; stale ones are removed at start. */
   workDir: string;
   nodeId: string;
@@ -41,6 +49,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     ...readSharedSettings(env),
     dataDir,
     rootSecret: loadRootSecret(env),
+    ageIdentities: env.CHANGO_AGE_IDENTITY_FILE ? loadIdentityFile(env.CHANGO_AGE_IDENTITY_FILE) : [],
     workDir: env.CHANGO_WORK_DIR || join(dataDir, '.backup-work'),
     nodeId: env.CHANGO_NODE_ID || hostname(),
     gzipLevel: integerSetting(env, 'CHANGO_GZIP_LEVEL', 6, 1, 9),

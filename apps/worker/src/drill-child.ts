@@ -1,17 +1,21 @@
 #!/usr/bin/env node
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { HashingCounter } from '@chango/archive';
+import { parseBackupKey } from '@chango/contracts';
 import { drill } from '@chango/restore';
+import { AGE_MAGIC, looksAgeEncrypted } from '@chango/security';
 import { BackupBucket, expectedChecksum, S3Failure } from '@chango/s3';
 import type { DrillAnswer, DrillRequest } from './drill-process.js';
 
 /**
  * One restore drill in a process of its own (started by drill-process.ts):
  * download the backup into the work dir, check its checksums (metadata,
- * sidecar, bytes), extract and check every file against the manifest, open the
+ * sidecar, bytes), decrypt it when it is encrypted to offline recipients
+ * (with the worker's identities; without any, see checksumDrill), extract and check every file against the manifest, open the
  * stores with the root secret, decrypt every secret, compare record counts.
  *
  * Why a process: a hostile or broken archive is parsed away from the worker
@@ -31,19 +35,44 @@ async function runDrill(request: DrillRequest): Promise<DrillAnswer> {
     return { outcome: 'failed', error: expected.problem };
   }
   const spool = join(request.workDir, `drill-${randomUUID()}.tar.gz`);
+  const downloaded = new HashingCounter();
   try {
     try {
-      await pipeline(archive.stream, createWriteStream(spool, { mode: 0o600 }));
+      await pipeline(archive.stream, downloaded, createWriteStream(spool, { mode: 0o600 }));
     } catch (err) {
       return { outcome: 'unavailable', retryable: true, error: `downloading ${key} failed: ${(err as Error).message}` };
     }
-    const report = await drill(createReadStream(spool), request.workDir, Buffer.from(request.rootSecret, 'base64'), { expectedSha256: expected.sha256 });
-    return { outcome: 'passed', sha256: report.sha256, records: report.storeCheck.records };
+    if (parseBackupKey(request.destination.prefix, key)?.encrypted && request.identities.length === 0) {
+      return checksumDrill(key, spool, downloaded.sha256(), expected.sha256);
+    }
+    const report = await drill(createReadStream(spool), request.workDir, Buffer.from(request.rootSecret, 'base64'), { expectedSha256: expected.sha256, identities: request.identities });
+    return { outcome: 'passed', kind: 'restore', sha256: report.sha256, records: report.storeCheck.records };
   } catch (err) {
     return { outcome: 'failed', error: (err as Error).message };
   } finally {
     await rm(spool, { force: true });
   }
+}
+
+/**
+ * The drill of an archive encrypted to offline recipients when the worker
+ * holds no identity: the stored bytes must be the ones the sidecar names,
+ * and must be an age file. That proves the destination kept what the backup
+ * wrote; whether it restores, only a drill with the identity can tell.
+ */
+async function checksumDrill(key: string, spool: string, sha256: string, expected: string): Promise<DrillAnswer> {
+  if (sha256 !== expected) {
+    return { outcome: 'failed', error: `the stored bytes of ${key} have sha256 ${sha256}, but its sidecar says ${expected}: the object changed after the backup` };
+  }
+  const head = Buffer.alloc(AGE_MAGIC.length);
+  const file = await open(spool, 'r');
+  try {
+    await file.read(head, 0, head.length, 0);
+  } finally {
+    await file.close();
+  }
+  if (!looksAgeEncrypted(head)) return { outcome: 'failed', error: `${key} is named as encrypted (.age) but does not start with an age header: it is not what the backup wrote` };
+  return { outcome: 'passed', kind: 'checksum', sha256, records: null };
 }
 
 /**

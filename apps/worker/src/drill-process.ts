@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { BackupDestination, StoreCounts } from '@chango/contracts';
+import type { BackupDestination, DrillKind, StoreCounts } from '@chango/contracts';
 import type { S3Timeouts } from '@chango/s3';
 
 export interface DrillRequest {
@@ -11,10 +11,14 @@ export interface DrillRequest {
   s3Timeouts: S3Timeouts;
   /** base64; crosses to the child on a pipe only. */
   rootSecret: string;
+  /** age identities for encrypted archives (none: such an archive gets a checksum drill); on the pipe only, like the root secret. */
+  identities: string[];
 }
 
 export type DrillAnswer =
-  | { outcome: 'passed'; sha256: string; records: StoreCounts }
+  | { outcome: 'passed'; kind: 'restore'; sha256: string; records: StoreCounts }
+  /** An encrypted archive the worker cannot open: its stored bytes match the sidecar. */
+  | { outcome: 'passed'; kind: Extract<DrillKind, 'checksum'>; sha256: string; records: null }
   /** The backup does not restore (or its checksums disagree): the reason, in words. */
   | { outcome: 'failed'; error: string }
   /** The drill could not be run (S3 trouble): says nothing about the backup. */
@@ -28,7 +32,7 @@ const CHILD = fileURLToPath(new URL('./drill-child.js', import.meta.url));
  * memory) is 'unavailable' and retryable: the drill did not run, which says
  * nothing about the backup.
  */
-export async function drillInChildProcess(request: Omit<DrillRequest, 'rootSecret'>, rootSecret: Buffer, abort?: AbortSignal): Promise<DrillAnswer> {
+export async function drillInChildProcess(request: Omit<DrillRequest, 'rootSecret' | 'identities'>, secrets: { rootSecret: Buffer; identities: string[] }, abort?: AbortSignal): Promise<DrillAnswer> {
   // Killed when the job stops (deadline, worker stopping): a drill must not outlive its job.
   const child = spawn(process.execPath, [CHILD], { stdio: ['pipe', 'pipe', 'pipe'], ...(abort ? { signal: abort, killSignal: 'SIGKILL' as const } : {}) });
   let stdout = '';
@@ -40,7 +44,7 @@ export async function drillInChildProcess(request: Omit<DrillRequest, 'rootSecre
     child.once('error', (err) => (err.name === 'AbortError' ? undefined : reject(err)));
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
-  child.stdin.end(JSON.stringify({ ...request, rootSecret: rootSecret.toString('base64') } satisfies DrillRequest));
+  child.stdin.end(JSON.stringify({ ...request, rootSecret: secrets.rootSecret.toString('base64'), identities: secrets.identities } satisfies DrillRequest));
   const { code, signal } = await exited;
   try {
     return JSON.parse(stdout.trim().split('\n').pop() ?? '') as DrillAnswer;

@@ -1,3 +1,5 @@
+import type { DrillKind } from './jobs.js';
+
 /** A backup at the destination as a listing shows it, and a page of them. */
 export interface BackupObject {
   key: string;
@@ -7,7 +9,7 @@ export interface BackupObject {
   sha256: string | null;
   complete: boolean;
   /** The last restore drill of it (`<key>.verify.json`), if any. */
-  verify: { ok: boolean; verifiedAt: string } | null;
+  verify: { ok: boolean; kind: DrillKind; verifiedAt: string } | null;
 }
 
 export interface ObjectsResult {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isAgeRecipient } from '@chango/security';
 import { looksLikeBackupKey } from './backup-key.js';
 import { cronProblem } from './cron.js';
 
@@ -66,6 +67,23 @@ const retention = z
     }
   });
 
+/** The most offline recipients one destination encrypts to (each adds ~250 bytes of header). */
+export const MAX_AGE_RECIPIENTS = 16;
+
+/**
+ * Archives encrypted to offline age recipients (X25519 public keys, age1…):
+ * only someone holding one of their identities opens them — not the worker,
+ * not someone who also learned the root secret. Null: not encrypted.
+ */
+const encryption = z.strictObject({
+  recipients: z
+    .array(z.string().max(100).refine(isAgeRecipient, 'must be an age X25519 recipient: age1 and 58 more characters, as `age-keygen -y key.txt` prints it (post-quantum and plugin recipients are not supported)'))
+    .min(1, 'must name at least one recipient (or set encryption to null to store archives unencrypted)')
+    .max(MAX_AGE_RECIPIENTS, `must name at most ${MAX_AGE_RECIPIENTS} recipients`)
+    .refine((list) => new Set(list).size === list.length, 'must not name the same recipient twice'),
+});
+export type ArchiveEncryption = z.infer<typeof encryption>;
+
 export const ADDRESSING_STYLES = ['path', 'virtual-hosted'] as const;
 
 const sharedFields = {
@@ -79,6 +97,7 @@ const sharedFields = {
   sse: z.enum(SSE_MODES).optional(),
   retention: retention.nullable().optional(),
   addressing: z.enum(ADDRESSING_STYLES).optional(),
+  encryption: encryption.nullable().optional(),
 };
 
 /** A PUT body: `secretKey` may be left out to keep the stored one. Unknown fields are refused. */
@@ -99,6 +118,8 @@ export const BackupDestinationSchema = z.strictObject({
   sse: z.enum(SSE_MODES),
   retention: retention.nullable(),
   addressing: z.enum(ADDRESSING_STYLES),
+  // Destinations stored before encryption existed read as unencrypted.
+  encryption: encryption.nullable().default(null),
 });
 export type BackupDestination = z.infer<typeof BackupDestinationSchema>;
 
@@ -107,7 +128,7 @@ export const VerifyRequestSchema = z.strictObject({
   key: z
     .string()
     .max(1024)
-    .refine(looksLikeBackupKey, 'must be the key of a backup (<prefix>chango-<YYYYMMDDTHHMMSSZ>-<uuid>.tar.gz), as listed by GET /admin/api/backup/objects')
+    .refine(looksLikeBackupKey, 'must be the key of a backup (<prefix>chango-<YYYYMMDDTHHMMSSZ>-<uuid>.tar.gz, or .tar.gz.age when encrypted), as listed by GET /admin/api/backup/objects')
     .optional(),
 });
 
@@ -151,6 +172,7 @@ export function resolveDestination(update: Omit<DestinationUpdate, 'secretKey'>,
     sse: update.sse ?? 'AES256',
     retention: update.retention ?? null,
     addressing: update.addressing ?? 'path',
+    encryption: update.encryption ?? null,
     secretKey,
   });
 }

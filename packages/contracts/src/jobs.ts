@@ -64,11 +64,13 @@ export interface BackupResult {
   bucket: string;
   key: string;
   sidecarKey: string;
-  /** SHA-256 (hex) of the whole .tar.gz object. */
+  /** SHA-256 (hex) of the whole object as stored (.tar.gz, or .tar.gz.age when encrypted). */
   sha256: string;
-  /** Size of the .tar.gz object in bytes. */
+  /** Size of the stored object in bytes. */
   size: number;
   sse: string;
+  /** Whether the archive is encrypted to offline age recipients (its key ends in .tar.gz.age). */
+  encrypted: boolean;
   records: StoreCounts;
   /** Size of the checkpoint that was archived, before compression. */
   checkpointBytes: number;
@@ -102,6 +104,18 @@ export interface VerifyJobData {
 }
 
 /**
+ * Which drill ran:
+ * - `restore`: the archive was extracted, every file checked against the
+ *   manifest, the stores opened with the root secret and every secret
+ *   decrypted — it restores;
+ * - `checksum`: the archive is encrypted to offline recipients and the worker
+ *   holds no identity to open it (the point of offline recipients): the
+ *   stored bytes were read and match the sidecar — they are the bytes the
+ *   backup wrote, which says nothing about whether they restore.
+ */
+export type DrillKind = 'restore' | 'checksum';
+
+/**
  * The outcome of a restore drill: written beside the archive as `<key>.verify.json`
  * (so it travels with the backup, and retention can tell which backups are proven)
  * and kept in Redis as the last one for status and metrics.
@@ -109,12 +123,14 @@ export interface VerifyJobData {
 export interface VerificationRecord {
   key: string;
   ok: boolean;
+  /** Which drill ran (records written before drills had kinds were restore drills). */
+  kind: DrillKind;
   verifiedAt: string;
   durationMs: number;
   /** Node id of the worker that ran the drill. */
   nodeId: string;
   sha256: string | null;
-  /** Records found in the restored stores (equal to the manifest's when ok). */
+  /** Records found in the restored stores (equal to the manifest's when ok); null for a checksum drill. */
   records: StoreCounts | null;
   /** Why the drill failed, in words. */
   error: string | null;

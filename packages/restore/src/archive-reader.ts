@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import { extract as tarExtract, type Extract, type Header } from 'tar-stream';
+import { AGE_MAGIC, AgeDecryptError, decryptingStream, looksAgeEncrypted } from '@chango/security';
 import { RestoreError } from './errors.js';
 
 /** The SHA-256 and length of the compressed archive, as it came from the source. */
@@ -21,11 +22,25 @@ export interface ArchiveEntry extends AsyncIterable<Buffer> {
  */
 const GUNZIP_CHUNK_BYTES = 64 * 1024;
 
+export interface ArchiveReaderOptions {
+  /** Read the whole source after a failure, hashing only (see below). */
+  hashWholeSource: boolean;
+  /** age identities (AGE-SECRET-KEY-1…) that open an archive encrypted to offline recipients. */
+  identities?: readonly string[] | undefined;
+}
+
 /**
  * Reads a `.tar.gz` stream: hashes the compressed bytes as they arrive, gunzips
  * them (node:zlib reads a series of gzip members as one stream, which is what
  * the archive writer produces) and parses the tar with tar-stream, handing out
  * entries one at a time.
+ *
+ * An archive encrypted to offline recipients (`.tar.gz.age`) is told by its
+ * first bytes (the age header), not by its name: it is decrypted on the way
+ * to gunzip with the identities given — none given is ARCHIVE_ENCRYPTED, none
+ * that opens it IDENTITY_MISMATCH, a chunk that does not authenticate
+ * ARCHIVE_CORRUPT. The digest is always of the stored (encrypted) bytes: what
+ * the sidecar holds.
  *
  * Backpressure runs end to end: the next source chunk is read only once gunzip
  * took the previous one, gunzip is paused while tar-stream waits for the
@@ -57,6 +72,11 @@ export class ArchiveReader {
   private bytes = 0;
   private readonly gunzip: Gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
   private readonly extract: Extract = tarExtract();
+  /** Where source bytes go: gunzip, or the decryptor in front of it; chosen by the first bytes. */
+  private input: Writable | undefined;
+  /** The first bytes, held until there are enough to tell an encrypted archive from a plain one. */
+  private head: Buffer[] = [];
+  private headBytes = 0;
   private firstFailure: Error | null = null;
   /** Whether source bytes still go to gunzip (false after a failure, the end of the tar, or close()). */
   private decoding = true;
@@ -65,7 +85,7 @@ export class ArchiveReader {
 
   constructor(
     private readonly source: Readable,
-    private readonly options: { hashWholeSource: boolean },
+    private readonly options: ArchiveReaderOptions,
   ) {
     this.gunzip.on('error', (err: Error) => this.fail(corrupt('gzip', err, this.bytes)));
     // Our own RestoreErrors reach this listener when we destroy the extractor with them (see fail()).
@@ -104,6 +124,7 @@ export class ArchiveReader {
     this.decoding = false;
     this.gunzip.unpipe(this.extract);
     this.gunzip.destroy();
+    if (this.input !== this.gunzip) this.input?.destroy();
     // With an error, the entries iterator rejects with it; without, it ends.
     this.extract.destroy(err);
   }
@@ -125,23 +146,75 @@ export class ArchiveReader {
       return null;
     }
     if (this.closed) return null;
-    if (this.decoding) this.gunzip.end();
+    if (this.decoding && !this.input) this.choose();
+    if (this.decoding) this.input?.end();
     return { sha256: this.hash.digest('hex'), bytes: this.bytes };
   }
 
-  /** Writes a chunk into gunzip; resolves when it can take more, or when decoding stopped meanwhile. */
+  /** Writes a chunk on its way to gunzip; resolves when it can take more, or when decoding stopped meanwhile. */
   private feed(chunk: Buffer): Promise<void> {
-    if (this.gunzip.write(chunk)) return Promise.resolve();
+    if (!this.input) {
+      this.head.push(chunk);
+      this.headBytes += chunk.length;
+      if (this.headBytes < AGE_MAGIC.length) return Promise.resolve();
+      chunk = this.choose();
+    }
+    const input = this.input;
+    if (!input || !this.decoding || input.write(chunk)) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const done = (): void => {
-        this.gunzip.off('drain', done);
-        this.gunzip.off('close', done);
+        input.off('drain', done);
+        input.off('close', done);
         resolve();
       };
-      this.gunzip.on('drain', done);
-      this.gunzip.on('close', done);
+      input.on('drain', done);
+      input.on('close', done);
     });
   }
+
+  /** Picks the input by the first bytes (an age header or not) and returns them, to be written first. */
+  private choose(): Buffer {
+    const head = Buffer.concat(this.head);
+    this.head = [];
+    if (!looksAgeEncrypted(head)) {
+      this.input = this.gunzip;
+      return head;
+    }
+    const identities = this.options.identities ?? [];
+    if (identities.length === 0) {
+      this.fail(
+        new RestoreError(
+          'ARCHIVE_ENCRYPTED',
+          'the archive is encrypted to offline age recipients (.tar.gz.age) and no identity was given to open it: ' +
+            'pass the identity file with --identity FILE (or name it in CHANGO_AGE_IDENTITY_FILE); the key itself never goes on the command line',
+        ),
+      );
+      return head;
+    }
+    const decryptor = decryptingStream(identities);
+    decryptor.on('error', (err: Error) => this.fail(decryptFailure(err, identities.length)));
+    // pipe() ends gunzip only when the decryptor ends whole; an error stops decoding through fail().
+    decryptor.pipe(this.gunzip);
+    this.input = decryptor;
+    return head;
+  }
+}
+
+/** The decryptor's failure as a RestoreError an operator can act on. */
+function decryptFailure(err: Error, identities: number): RestoreError {
+  if (err instanceof AgeDecryptError && err.failure === 'no-matching-identity') {
+    return new RestoreError(
+      'IDENTITY_MISMATCH',
+      `the archive is encrypted to offline age recipients, and none of the ${identities} identit${identities === 1 ? 'y' : 'ies'} given opens it: ` +
+        'use the identity file whose public key (age-keygen -y FILE) is one of the destination\'s encryption recipients',
+      { cause: err },
+    );
+  }
+  return new RestoreError(
+    'ARCHIVE_CORRUPT',
+    `the archive cannot be read: ${err.message}. The object is truncated, damaged or was altered after the backup: download it again and check it with \`sha256sum -c\` against its .sha256 sidecar.`,
+    { cause: err },
+  );
 }
 
 /** ARCHIVE_CORRUPT for an error of the gzip or tar layer, with where in the download it happened. */

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { Manifest } from '@chango/archive';
 import { RestoreError } from './errors.js';
-import { extractVerified } from './extract.js';
+import { extractVerified, type ExtractOptions } from './extract.js';
 import { isProcessRunning } from './process-liveness.js';
 import { checkStores, type StoreCheck } from './store-check.js';
 import { DIR_MODE } from '@chango/state';
@@ -28,7 +28,7 @@ const DRILL_PREFIX = '.chango-drill-';
  * every secret (checkStores) — without touching any live store. The temp
  * folder is always removed, whatever happened.
  */
-export async function drill(source: Readable, workDir: string, rootSecret: Buffer, options: { expectedSha256?: string } = {}): Promise<DrillReport> {
+export async function drill(source: Readable, workDir: string, rootSecret: Buffer, options: ExtractOptions = {}): Promise<DrillReport> {
   const started = performance.now();
   let dir: string;
   let removedStale: string[];

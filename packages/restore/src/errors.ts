@@ -8,8 +8,12 @@
 export type RestoreErrorCode =
   /** The whole .tar.gz's SHA-256 differs from the expected one (the sidecar's). */
   | 'ARCHIVE_CHECKSUM_MISMATCH'
-  /** gzip or tar cannot be read: truncated, a damaged byte, not gzip at all. */
+  /** gzip or tar cannot be read: truncated, a damaged byte, not gzip at all; or its age encryption does not authenticate. */
   | 'ARCHIVE_CORRUPT'
+  /** The archive is encrypted to offline age recipients and no identity was given to open it. */
+  | 'ARCHIVE_ENCRYPTED'
+  /** None of the age identities given is a recipient of the encrypted archive. */
+  | 'IDENTITY_MISMATCH'
   /** An entry that could write outside the target or is not a plain file or folder of a store. */
   | 'ARCHIVE_UNSAFE_ENTRY'
   /** The first entry is not manifest.json, or it does not parse or has the wrong shape. */

@@ -20,6 +20,8 @@ export interface ExtractReport {
 export interface ExtractOptions {
   /** The archive's SHA-256 as recorded at backup time (the `.sha256` sidecar); hex, any case. */
   expectedSha256?: string;
+  /** age identities that open an archive encrypted to offline recipients (see ArchiveReader). */
+  identities?: readonly string[] | undefined;
 }
 
 /** How many missing files a message names before "and N more". */
@@ -60,7 +62,7 @@ export async function extractVerified(source: Readable, targetDir: string, optio
     throw err;
   }
 
-  const reader = new ArchiveReader(source, { hashWholeSource: expected !== undefined });
+  const reader = new ArchiveReader(source, { hashWholeSource: expected !== undefined, identities: options.identities });
   let outcome: { manifest: Manifest; files: number } | null = null;
   try {
     outcome = await writeEntries(reader, tree);

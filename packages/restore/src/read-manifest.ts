@@ -10,8 +10,8 @@ import { MAX_MANIFEST_BYTES, parseManifest } from './manifest-schema.js';
  * and destroys the source: listing what a backup holds (its date, host,
  * version, record counts) costs a few KiB of download, not the whole archive.
  */
-export async function readManifest(source: Readable): Promise<Manifest> {
-  const reader = new ArchiveReader(source, { hashWholeSource: false });
+export async function readManifest(source: Readable, options: { identities?: readonly string[] | undefined } = {}): Promise<Manifest> {
+  const reader = new ArchiveReader(source, { hashWholeSource: false, identities: options.identities });
   try {
     const first = await reader.entries.next();
     if (first.done) throw noManifest('the archive holds no entries at all');

@@ -15,6 +15,8 @@ import { syncDir } from './target-tree.js';
 export interface RestoreOptions {
   /** The archive's SHA-256 from its `.sha256` sidecar; a mismatch refuses the restore. */
   expectedSha256?: string;
+  /** age identities that open an archive encrypted to offline recipients. */
+  identities?: readonly string[] | undefined;
   /** When given, the staged stores are opened and every secret decrypted before they are swapped in. */
   rootSecret?: Buffer;
   /** Who the restored stores belong to (the user the worker runs as); see resolveOwner. */
@@ -79,7 +81,7 @@ export async function restoreInto(dataDir: string, source: Readable, options: Re
 
   let swapped = false;
   try {
-    const extracted = await extractVerified(source, staging, { expectedSha256: options.expectedSha256 });
+    const extracted = await extractVerified(source, staging, { expectedSha256: options.expectedSha256, identities: options.identities });
     const storeCheck = options.rootSecret ? await checkStores(staging, extracted.manifest, options.rootSecret) : null;
     // Opening the stores left RocksDB LOG files (created 0644) in them: set the design's modes again, and the owner.
     for (const store of STORE_NAMES) await settleTree(join(staging, store), options.owner);

@@ -171,7 +171,8 @@ export class BackupBucket {
     );
     sourceFailed.catch(() => undefined);
     const metadata = {
-      'Content-Type': 'application/gzip',
+      // An age file is no gzip to anyone who downloads it: only `age -d` makes it one.
+      'Content-Type': parseBackupKey(this.destination.prefix, key)?.encrypted ? 'application/octet-stream' : 'application/gzip',
       [META_SHA256]: facts.sha256,
       [META_BACKUP_ID]: facts.backupId,
       ...sseHeaders(this.destination.sse),
@@ -398,7 +399,7 @@ export class BackupBucket {
         lastModified: archive.lastModified.toISOString(),
         sha256,
         complete: sha256 !== null,
-        verify: verify ? { ok: verify.ok, verifiedAt: verify.verifiedAt } : null,
+        verify: verify ? { ok: verify.ok, kind: verify.kind ?? 'restore', verifiedAt: verify.verifiedAt } : null,
       };
     });
   }

@@ -1,3 +1,4 @@
 export { seal, unseal, deriveKey, newKey, AuthenticationFailed, KEY_BYTES, type SealedBox } from './sealed-box.js';
 export { workerTransportKey, sealForWorker, openSealedForWorker, type SealedForWorker, type WorkerTransportKey } from './sealed-transport.js';
 export { ROLES, parseTokensFile, loadTokensFile, authenticate, newToken, type Role, type TokenEntry, type Caller } from './api-tokens.js';
+export { isAgeRecipient, looksAgeEncrypted, encryptingStream, decryptingStream, parseIdentityFile, loadIdentityFile, AgeDecryptError, AGE_MAGIC, type DecryptFailure } from './offline-recipients.js';
