@@ -34,6 +34,7 @@ export async function plantSecrets(state: ControlPlaneState): Promise<PlantedSec
       retention: null,
       addressing: 'path',
       encryption: null,
+      copy: null,
     },
   };
   const passwordHash = await hashPassword(planted.password);

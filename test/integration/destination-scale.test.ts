@@ -43,7 +43,7 @@ describe('a destination with many backups (Ceph RGW): pages, the newest complete
     const name = await createTestBucket(rgw);
     const destination: BackupDestination = {
       endpoint: rgw.endpoint, region: rgw.region, bucket: name, prefix: PREFIX, accessKey: rgw.accessKey, secretKey: rgw.secretKey,
-      schedule: null, timezone: 'UTC', sse: 'none', retention, addressing: 'path', encryption: null,
+      schedule: null, timezone: 'UTC', sse: 'none', retention, addressing: 'path', encryption: null, copy: null,
     };
     return new BackupBucket(destination);
   }

@@ -42,6 +42,7 @@ function destination(rgw: RgwCluster, endpoint: string, bucket: string): BackupD
     retention: null,
     addressing: 'path',
     encryption: null,
+    copy: null,
   };
 }
 

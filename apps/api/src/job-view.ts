@@ -1,7 +1,7 @@
 import { Job, type JobState, type Queue } from 'bullmq';
-import type { BackupJobData, BackupOutcome, BackupProgress, VerificationRecord, VerifyJobData } from '@chango/contracts';
+import type { BackupJobData, BackupProgress, BackupQueueData, BackupQueueResult } from '@chango/contracts';
 
-export type BackupQueueJob = Job<BackupJobData | VerifyJobData, BackupOutcome | VerificationRecord>;
+export type BackupQueueJob = Job<BackupQueueData, BackupQueueResult>;
 
 /**
  * A job of the backup queue as the api shows it: state, progress, and the
@@ -9,12 +9,12 @@ export type BackupQueueJob = Job<BackupJobData | VerifyJobData, BackupOutcome | 
  */
 export interface JobView {
   id: string;
-  /** 'backup' or 'verify'. */
+  /** 'backup', 'verify' or 'copy'. */
   kind: string;
   state: JobState | 'unknown';
   trigger: BackupJobData['trigger'] | 'verify';
   requestedBy: string;
-  /** For a drill: the backup it restores. */
+  /** For a drill: the backup it restores; for a copy: the backup it copies. */
   key: string | null;
   progress: BackupProgress | null;
   attemptsMade: number;
@@ -24,7 +24,7 @@ export interface JobView {
   finishedAt: string | null;
   /** A backup's current attempt: when the worker's watchdog stops it. */
   deadlineAt: string | null;
-  result: BackupOutcome | VerificationRecord | null;
+  result: BackupQueueResult | null;
   failure: { message: string } | null;
 }
 

@@ -98,6 +98,18 @@ export function createMetrics(link: RedisLink): Registry {
   shared('chango_backup_verify_runs_total', 'Restore drills by result', 'counter', (s) =>
     [true, false].map((ok) => ({ value: Number(s.counters[COUNTER_FIELDS.verify(ok)] ?? 0), labels: { result: ok ? 'success' : 'failure' } })),
   );
+  shared('chango_backup_copy_last_success_timestamp_seconds', 'When the newest second copy committed at each copy target (Unix time)', 'gauge', (s) =>
+    s.status.lastCopy.flatMap((target) => only(seconds(target.lastSuccess?.finishedAt)).map((sample) => ({ ...sample, labels: { destination: target.destination } }))),
+  );
+  shared('chango_backup_copy_last_failure_timestamp_seconds', 'When the newest second copy that failed for good ended, per copy target (Unix time)', 'gauge', (s) =>
+    s.status.lastCopy.flatMap((target) => only(seconds(target.lastFailure?.finishedAt)).map((sample) => ({ ...sample, labels: { destination: target.destination } }))),
+  );
+  shared('chango_backup_copy_runs_total', 'Second copies by copy target and result', 'counter', (s) =>
+    Object.entries(s.counters).flatMap(([field, value]) => {
+      const match = /^copies:(success|failure):(.+)$/.exec(field);
+      return match?.[1] && match[2] ? [{ value: Number(value), labels: { destination: match[2], result: match[1] } }] : [];
+    }),
+  );
   shared('chango_backup_retention_deleted_total', 'Backups deleted by retention', 'counter', (s) => [{ value: Number(s.counters[COUNTER_FIELDS.retentionDeleted] ?? 0) }]);
   shared('chango_backup_auth_failures_total', 'Wrong bearer tokens presented to the api (all replicas; requests without a token are not counted)', 'counter', (s) => [{ value: Number(s.counters[COUNTER_FIELDS.authFailures] ?? 0) }]);
   shared('chango_backup_auth_throttled_total', 'Requests answered 429 because their address presented too many wrong tokens', 'counter', (s) => [{ value: Number(s.counters[COUNTER_FIELDS.authThrottled] ?? 0) }]);

@@ -2,10 +2,8 @@ import { Redis } from 'ioredis';
 import { Queue, QueueEvents } from 'bullmq';
 import {
   QUEUES,
-  type BackupJobData,
-  type BackupOutcome,
-  type VerificationRecord,
-  type VerifyJobData,
+  type BackupQueueData,
+  type BackupQueueResult,
   type ControlJobData,
   type ControlOutcome,
 } from '@chango/contracts';
@@ -22,7 +20,7 @@ const REDIS_CALL_MS = 3_000;
  * never a hang. Routes do not use it directly: they go through BackupJobs.
  */
 export class RedisLink {
-  readonly backup: Queue<BackupJobData | VerifyJobData, BackupOutcome | VerificationRecord>;
+  readonly backup: Queue<BackupQueueData, BackupQueueResult>;
   readonly control: Queue<ControlJobData, ControlOutcome<unknown>>;
   readonly backupEvents: QueueEvents;
   readonly controlEvents: QueueEvents;

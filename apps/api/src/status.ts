@@ -4,6 +4,8 @@ import {
   redisKeys,
   WORKER_HEARTBEAT_TTL_MS,
   type BackupStatus,
+  type CopyRecord,
+  type CopyTargetStatus,
   type DestinationInventory,
   type RunRecord,
   type VerificationRecord,
@@ -18,7 +20,7 @@ import type { RedisLink } from './redis-link.js';
  */
 export async function readStatus(link: RedisLink): Promise<BackupStatus> {
   const keys = redisKeys(link.prefix);
-  const [lease, workers, scheduler, lastSuccess, lastFailure, lastVerify, inventory] = await Promise.all([
+  const [lease, workers, scheduler, lastSuccess, lastFailure, lastVerify, inventory, lastCopy] = await Promise.all([
     link.redis.get(keys.leader),
     aliveWorkers(link),
     link.backup.getJobScheduler(BACKUP_SCHEDULER_ID),
@@ -26,6 +28,7 @@ export async function readStatus(link: RedisLink): Promise<BackupStatus> {
     link.redis.get(keys.lastFailure),
     link.redis.get(keys.lastVerify),
     link.redis.get(keys.destinationInventory),
+    link.redis.hgetall(keys.lastCopy),
   ]);
   return {
     leader: parseLeaseValue(lease),
@@ -36,6 +39,7 @@ export async function readStatus(link: RedisLink): Promise<BackupStatus> {
     lastSuccess: parseJson<RunRecord>(lastSuccess),
     lastFailure: parseJson<RunRecord>(lastFailure),
     lastVerify: withDrillKind(parseJson<VerificationRecord>(lastVerify)),
+    lastCopy: copyTargets(lastCopy),
     destination: parseJson<DestinationInventory>(inventory),
   };
 }
@@ -43,6 +47,19 @@ export async function readStatus(link: RedisLink): Promise<BackupStatus> {
 /** Node ids of the workers whose heartbeat is fresh. */
 export async function aliveWorkers(link: RedisLink): Promise<string[]> {
   return link.redis.zrangebyscore(redisKeys(link.prefix).workers, Date.now() - WORKER_HEARTBEAT_TTL_MS, '+inf');
+}
+
+/** The last-copy hash (`success:<destination>`, `failure:<destination>` → CopyRecord JSON) as one entry per target. */
+function copyTargets(hash: Record<string, string>): CopyTargetStatus[] {
+  const targets = new Map<string, CopyTargetStatus>();
+  for (const [field, raw] of Object.entries(hash)) {
+    const match = /^(success|failure):(.+)$/.exec(field);
+    if (!match?.[1] || !match[2]) continue;
+    const target = targets.get(match[2]) ?? { destination: match[2], lastSuccess: null, lastFailure: null };
+    target[match[1] === 'success' ? 'lastSuccess' : 'lastFailure'] = parseJson<CopyRecord>(raw);
+    targets.set(match[2], target);
+  }
+  return [...targets.values()].sort((a, b) => a.destination.localeCompare(b.destination));
 }
 
 /** Drill records written before drills had kinds were all restore drills. */

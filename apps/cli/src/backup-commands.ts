@@ -2,15 +2,15 @@ import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { parseBackupKey, parseSidecar, type BackupObject } from '@chango/contracts';
+import { parseSidecar, type BackupObject } from '@chango/contracts';
 import type { Manifest } from '@chango/archive';
 import { drill, readManifest, resolveOwner, restoreInto, type RestoreReport } from '@chango/restore';
-import { BackupBucket, expectedChecksum } from '@chango/s3';
 import { loadIdentityFile } from '@chango/security';
 import { isStateError, loadRootSecret } from '@chango/state';
-import { addS3Options, bucketFromFlags, CliError, type S3Flags } from './s3-options.js';
+import { placeFromFlags, type BackupPlace, type PlaceFlags } from './backup-place.js';
+import { addS3Options, CliError } from './s3-options.js';
 
-interface SourceFlags extends S3Flags {
+interface SourceFlags extends PlaceFlags {
   key?: string;
   latest?: boolean;
   file?: string;
@@ -36,22 +36,22 @@ const IDENTITY_FILE_VARIABLE = 'CHANGO_AGE_IDENTITY_FILE';
  * against S3 and disk, for a fresh master where nothing else runs.
  */
 export function registerBackupCommands(program: Command): void {
-  addS3Options(program.command('list'))
+  addPlaceOptions(program.command('list'))
     .description('list the backups at the destination, newest first, a page at a time as they are read (memory and time per page do not grow with the number of backups)')
     .option('--limit <n>', 'at most this many backups (default: all)', parseCount)
     .option('--latest', 'only the newest complete backup (what restore --latest takes)')
-    .option('--json', 'print JSON ({bucket, prefix, objects}), streamed')
-    .action(async (flags: S3Flags & { json?: boolean; limit?: number; latest?: boolean }) => {
-      const bucket = bucketFromFlags(flags);
-      const out = flags.json ? new JsonListing(bucket) : new TableListing(bucket);
+    .option('--json', 'print JSON ({bucket, prefix, objects} or {dir, objects}), streamed')
+    .action(async (flags: PlaceFlags & { json?: boolean; limit?: number; latest?: boolean }) => {
+      const place = placeFromFlags(flags);
+      const out = flags.json ? new JsonListing(place) : new TableListing(place);
       if (flags.latest) {
-        const newest = await bucket.newestComplete();
+        const newest = await place.newestComplete();
         out.add(newest ? [newest] : []);
       } else {
         let left = flags.limit ?? Infinity;
         let cursor: string | undefined;
         while (left > 0) {
-          const page = await bucket.page({ limit: Math.min(LIST_PAGE, left), before: cursor });
+          const page = await place.page({ limit: Math.min(LIST_PAGE, left), before: cursor });
           out.add(page.objects);
           left -= page.objects.length;
           if (page.next === null) break;
@@ -61,7 +61,7 @@ export function registerBackupCommands(program: Command): void {
       out.end();
     });
 
-  addSourceOptions(addS3Options(program.command('inspect')), true)
+  addSourceOptions(addPlaceOptions(program.command('inspect')), true)
     .description("print a backup's manifest (reads only the archive's first entry)")
     .option('--json', 'print the manifest as JSON')
     .action(async (flags: SourceFlags) => {
@@ -70,7 +70,7 @@ export function registerBackupCommands(program: Command): void {
       console.log(flags.json ? JSON.stringify(manifest, null, 2) : formatManifest(source.origin, manifest));
     });
 
-  addSourceOptions(addS3Options(program.command('restore')), true)
+  addSourceOptions(addPlaceOptions(program.command('restore')), true)
     .description('restore a backup into a data dir: download, check the checksum and every file, swap the stores in only when all checked')
     .requiredOption('--data-dir <dir>', 'the master data dir to restore into (e.g. /var/lib/chango); stores already there are moved aside, not deleted')
     .option('--owner <user:group>', 'chown the restored stores, like the manual procedure (e.g. chango:chango)')
@@ -88,7 +88,7 @@ export function registerBackupCommands(program: Command): void {
       console.log(flags.json ? JSON.stringify(report, null, 2) : formatRestore(source, report, rootSecret !== undefined));
     });
 
-  addSourceOptions(addS3Options(program.command('verify')), false)
+  addSourceOptions(addPlaceOptions(program.command('verify')), false)
     .description('restore drill: restore a backup into a temporary folder, open it with the root secret, compare record counts with the manifest')
     .option('--work-dir <dir>', 'where the temporary restore goes (removed afterwards)', tmpdir())
     .option('--json', 'print the report as JSON')
@@ -111,6 +111,11 @@ export function registerBackupCommands(program: Command): void {
         );
       }
     });
+}
+
+/** The S3 flags, or --dir for a directory copy target. */
+function addPlaceOptions(command: Command): Command {
+  return addS3Options(command).option('--dir <path>', 'read the backups of a directory copy target (its YYYY-MM folders) instead of S3; no S3 setting is needed');
 }
 
 function addSourceOptions(command: Command, allowFile: boolean): Command {
@@ -146,19 +151,18 @@ async function openSource(flags: SourceFlags, { allowIncomplete }: { allowIncomp
     return { stream: createReadStream(flags.file), expectedSha256: expected, origin: flags.file, identities };
   }
 
-  const bucket = bucketFromFlags(flags);
+  const place = placeFromFlags(flags);
   let key = flags.key;
   if (flags.latest) {
-    const newest = await bucket.newestComplete();
-    if (!newest) throw new CliError(`no complete backup under s3://${bucket.bucket}/${bucket.destination.prefix} at ${bucket.destination.endpoint}`);
+    const newest = await place.newestComplete();
+    if (!newest) throw new CliError(`no complete backup in ${place.where}`);
     key = newest.key;
   }
-  if (parseBackupKey(bucket.destination.prefix, key as string)?.encrypted && identities.length === 0) {
-    throw new CliError(`s3://${bucket.bucket}/${key as string} is encrypted to offline age recipients: give the identity file that opens it with --identity FILE (or name it in ${IDENTITY_FILE_VARIABLE}); nothing was read or written`);
+  if (place.isEncrypted(key as string) && identities.length === 0) {
+    throw new CliError(`${key as string} in ${place.where} is encrypted to offline age recipients: give the identity file that opens it with --identity FILE (or name it in ${IDENTITY_FILE_VARIABLE}); nothing was read or written`);
   }
-  const archive = await bucket.open(key as string);
-  const origin = `s3://${bucket.bucket}/${archive.key}`;
-  const expected = expectedChecksum(archive);
+  const archive = await place.open(key as string);
+  const { origin, expected } = archive;
   // inspect reads only the manifest, and may look at an archive that never committed.
   if ('problem' in expected && !(allowIncomplete && !archive.sidecarSha256)) {
     archive.stream.destroy();
@@ -168,7 +172,7 @@ async function openSource(flags: SourceFlags, { allowIncomplete }: { allowIncomp
     archive.stream.destroy();
     throw new CliError(`--sha256 ${flags.sha256} disagrees with the sidecar of ${origin} (${archive.sidecarSha256})`);
   }
-  return { stream: archive.stream, expectedSha256: flags.sha256 ?? archive.sidecarSha256 ?? archive.metadataSha256, origin, identities };
+  return { stream: archive.stream, expectedSha256: flags.sha256 ?? ('sha256' in expected ? expected.sha256 : null), origin, identities };
 }
 
 /** The identities of --identity FILE, else of the file CHANGO_AGE_IDENTITY_FILE names; none when neither is given. */
@@ -205,7 +209,7 @@ function parseCount(value: string): number {
 class TableListing {
   private rows = 0;
   private keyWidth = 0;
-  constructor(private readonly bucket: BackupBucket) {}
+  constructor(private readonly place: BackupPlace) {}
 
   add(objects: readonly BackupObject[]): void {
     if (objects.length === 0) return;
@@ -220,7 +224,7 @@ class TableListing {
   }
 
   end(): void {
-    if (this.rows === 0) console.log(`no backups under s3://${this.bucket.bucket}/${this.bucket.destination.prefix}`);
+    if (this.rows === 0) console.log(`no backups in ${this.place.where}`);
   }
 
   private line(cells: string[]): string {
@@ -240,8 +244,9 @@ function drillCell(object: BackupObject): string {
 /** The listing as one JSON document ({bucket, prefix, objects}), written as pages arrive. */
 class JsonListing {
   private count = 0;
-  constructor(bucket: BackupBucket) {
-    process.stdout.write(`{"bucket":${JSON.stringify(bucket.bucket)},"prefix":${JSON.stringify(bucket.destination.prefix)},"objects":[`);
+  constructor(place: BackupPlace) {
+    const header = Object.entries(place.listingHeader).map(([name, value]) => `${JSON.stringify(name)}:${JSON.stringify(value)},`).join('');
+    process.stdout.write(`{${header}"objects":[`);
   }
 
   add(objects: readonly BackupObject[]): void {

@@ -43,6 +43,8 @@ export interface BackupContext {
   leftovers: DestinationLeftovers;
   /** Queues a restore drill of a new backup (after scheduled backups, when enabled). */
   queueVerify: (key: string) => Promise<void>;
+  /** Queues the second copy of a new backup, when a copy target is configured. */
+  queueCopy: (result: BackupResult) => Promise<void>;
   /** A backup job other than this one that has started and is not over (waiting for its next attempt, or handed back). */
   backupUnderWay: (exceptJobId: string) => Promise<StartedBackup | undefined>;
 }
@@ -94,6 +96,7 @@ export async function runBackup(job: BackupJob, token: string | undefined, ctx: 
     const result = await guarded.bound(produceBackup(job, ctx, { stateSize, deadlineMs, signal: guarded.signal, progress }));
     // From here the backup is committed: nothing may fail the job (a retry would find it committed and complete again, harmlessly).
     await ctx.ledger.recordSuccess(job.id ?? '', result);
+    await ctx.queueCopy(result).catch((err: unknown) => ctx.log.error({ key: result.key, err: (err as Error).message }, 'could not queue the second copy of the new backup'));
     if (job.data.trigger === 'schedule' && ctx.config.verifyScheduledBackups) {
       await ctx.queueVerify(result.key).catch((err: unknown) => ctx.log.error({ key: result.key, err: (err as Error).message }, 'could not queue the restore drill of the new backup'));
     }

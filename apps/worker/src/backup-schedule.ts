@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import { BACKUP_JOB, BACKUP_SCHEDULER_ID, backupJobOptions, type BackupDestination, type BackupJobData, type RetryPolicy, type VerifyJobData } from '@chango/contracts';
+import { BACKUP_JOB, BACKUP_SCHEDULER_ID, backupJobOptions, type BackupDestination, type BackupQueueData, type RetryPolicy } from '@chango/contracts';
 import type { Logger } from '@chango/telemetry';
 
 /**
@@ -11,7 +11,7 @@ import type { Logger } from '@chango/telemetry';
 export class BackupSchedule {
   constructor(
     /** The backup queue (backups and drills); the scheduler adds backups. */
-    private readonly queue: Queue<BackupJobData | VerifyJobData>,
+    private readonly queue: Queue<BackupQueueData>,
     private readonly retry: RetryPolicy,
     private readonly log: Logger,
   ) {}

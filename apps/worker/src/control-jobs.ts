@@ -1,7 +1,10 @@
 import type { Job } from 'bullmq';
 import {
+  copyDestinationLabel,
+  resolveCopyTarget,
   resolveDestination,
   toPublicDestination,
+  withoutSecrets,
   DestinationUpdateSchema,
   ObjectsPageSchema,
   parseBackupKey,
@@ -17,6 +20,7 @@ import { BackupBucket, S3Failure, type S3Timeouts } from '@chango/s3';
 import type { ControlPlaneState } from '@chango/state';
 import type { Logger } from '@chango/telemetry';
 import type { DestinationReplica } from './destination-replica.js';
+import type { RunLedger } from './run-ledger.js';
 
 export interface ControlContext {
   state: ControlPlaneState;
@@ -24,6 +28,8 @@ export interface ControlContext {
   log: Logger;
   /** Stores and publishes a saved destination (its listeners bring the schedule in line). */
   replica: DestinationReplica;
+  /** Where the last copies per target are remembered (an old target's are forgotten when the destination is saved). */
+  ledger: Pick<RunLedger, 'forgetCopyTargetsExcept'>;
   /** Bounds of the S3 calls a listing makes (the worker's CHANGO_S3_* settings). */
   s3Timeouts: S3Timeouts;
 }
@@ -48,15 +54,27 @@ export async function runControlJob(job: Job<ControlJobData, ControlAnswer>, ctx
 
 async function saveDestination(data: Extract<ControlJobData, { op: 'config.put' }>, ctx: ControlContext): Promise<ControlAnswer> {
   // The api validated already; check again here, where it is stored: the worker trusts nothing from Redis.
-  const parsed = DestinationUpdateSchema.omit({ secretKey: true }).safeParse(data.update);
+  const parsed = DestinationUpdateSchema.safeParse(data.update);
   if (!parsed.success) return refused('invalid_config', parsed.error);
+  // Secret keys arrive sealed, never inside the update: one there came from something other than our api.
+  const { update, secretKey: plainSecret, copySecretKey: plainCopySecret } = withoutSecrets(parsed.data);
+  if (plainSecret !== undefined || plainCopySecret !== undefined) {
+    return { ok: false, status: 400, error: 'invalid_config', field: plainSecret !== undefined ? 'secretKey' : 'copy.secretKey', message: 'must arrive sealed to the worker, not in the update' };
+  }
   const stored = await ctx.state.metadata.backupDestination();
   const secretKey = data.sealedSecretKey ? openSealedForWorker(data.sealedSecretKey, ctx.transportKey) : stored?.secretKey;
   if (!secretKey) {
     return { ok: false, status: 400, error: 'invalid_config', field: 'secretKey', message: 'is required: no secret key is stored yet' };
   }
-  const destination = resolveDestination(parsed.data, secretKey);
+  const storedCopySecret = stored?.copy?.type === 's3' ? stored.copy.secretKey : undefined;
+  const copySecretKey = data.sealedCopySecretKey ? openSealedForWorker(data.sealedCopySecretKey, ctx.transportKey) : storedCopySecret;
+  if (update.copy?.type === 's3' && !copySecretKey) {
+    return { ok: false, status: 400, error: 'invalid_config', field: 'copy.secretKey', message: 'is required: no secret key is stored for the S3 copy yet' };
+  }
+  const destination = resolveDestination(update, secretKey, resolveCopyTarget(update.copy, copySecretKey));
   const revision = await ctx.replica.save(destination);
+  // Status shows the copy target that is configured: what was recorded of an earlier one goes.
+  await ctx.ledger.forgetCopyTargetsExcept(destination.copy ? copyDestinationLabel(destination.copy) : null);
   ctx.log.info(
     { endpoint: destination.endpoint, bucket: destination.bucket, prefix: destination.prefix, schedule: destination.schedule, revision: revision.revision, secretKeyChanged: Boolean(data.sealedSecretKey) },
     'backup destination saved',

@@ -3,9 +3,14 @@ import {
   BACKUP_JOB,
   QUEUES,
   VERIFY_JOB,
+  COPY_JOB,
   type BackupJobData,
   type BackupOutcome,
+  type BackupQueueData,
+  type BackupQueueResult,
   type ControlJobData,
+  type CopyJobData,
+  type CopyOutcome,
   type VerificationRecord,
   type VerifyJobData,
 } from '@chango/contracts';
@@ -17,10 +22,11 @@ import type { ControlAnswer } from './control-jobs.js';
 export interface BackupQueueJobs {
   [BACKUP_JOB]: { data: BackupJobData; result: BackupOutcome };
   [VERIFY_JOB]: { data: VerifyJobData; result: VerificationRecord };
+  [COPY_JOB]: { data: CopyJobData; result: CopyOutcome };
 }
 type JobName = keyof BackupQueueJobs;
 type NamedJob<N extends JobName> = Job<BackupQueueJobs[N]['data'], BackupQueueJobs[N]['result'], N>;
-type AnyBackupQueueJob = Job<BackupJobData | VerifyJobData, BackupOutcome | VerificationRecord, string>;
+type AnyBackupQueueJob = Job<BackupQueueData, BackupQueueResult, string>;
 
 /** One handler per job name of the backup queue: the table the worker dispatches by. */
 export type BackupQueueHandlers = { [N in JobName]: (job: NamedJob<N>, token: string | undefined) => Promise<BackupQueueJobs[N]['result']> };
@@ -37,7 +43,7 @@ function isNamed<N extends JobName>(job: AnyBackupQueueJob, name: N): job is Nam
  * (Leadership resumes and pauses them).
  */
 export class JobWorkers {
-  private readonly backups: Worker<BackupJobData | VerifyJobData, BackupOutcome | VerificationRecord>;
+  private readonly backups: Worker<BackupQueueData, BackupQueueResult>;
   private readonly control: Worker<ControlJobData, ControlAnswer>;
 
   constructor(config: WorkerConfig, handlers: { backupQueue: BackupQueueHandlers; control: ControlHandler }, log: Logger) {
@@ -76,9 +82,10 @@ export class JobWorkers {
   }
 }
 
-function dispatch(job: AnyBackupQueueJob, token: string | undefined, handlers: BackupQueueHandlers): Promise<BackupOutcome | VerificationRecord> {
+function dispatch(job: AnyBackupQueueJob, token: string | undefined, handlers: BackupQueueHandlers): Promise<BackupQueueResult> {
   if (isNamed(job, VERIFY_JOB)) return handlers[VERIFY_JOB](job, token);
   if (isNamed(job, BACKUP_JOB)) return handlers[BACKUP_JOB](job, token);
+  if (isNamed(job, COPY_JOB)) return handlers[COPY_JOB](job, token);
   // Nothing of ours queues other names; one from elsewhere fails in words instead of being run as a backup.
-  return Promise.reject(new UnrecoverableError(`unknown job name "${job.name}" on the ${QUEUES.backup} queue: this worker runs ${BACKUP_JOB} and ${VERIFY_JOB} jobs`));
+  return Promise.reject(new UnrecoverableError(`unknown job name "${job.name}" on the ${QUEUES.backup} queue: this worker runs ${BACKUP_JOB}, ${VERIFY_JOB} and ${COPY_JOB} jobs`));
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
-import { BACKUP_JOB, QUEUES, VERIFY_JOB, WORKER_HEARTBEAT_EVERY_MS, backupJobOptions, redisKeys, type BackupJobData, type VerifyJobData } from '@chango/contracts';
+import { BACKUP_JOB, COPY_JOB, QUEUES, VERIFY_JOB, WORKER_HEARTBEAT_EVERY_MS, backupJobOptions, redisKeys, type BackupQueueData, type CopyJobData } from '@chango/contracts';
 import { workerTransportKey } from '@chango/security';
 import { ControlPlaneState } from '@chango/state';
 import { createLogger, type Logger } from '@chango/telemetry';
@@ -19,6 +19,7 @@ import { Leadership } from './leadership.js';
 import { DestinationLeftovers } from './leftovers.js';
 import { RunLedger } from './run-ledger.js';
 import { runVerify } from './verify-job.js';
+import { runCopy } from './copy-job.js';
 import { prepareWorkDir } from './work-dir.js';
 
 /** SIGTERM or SIGINT ends the process within this bound, whatever it was doing (README: within 30 s). */
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', () => undefined); // reported by the heartbeat and the lease, once
   // Shares the plain Redis connection (a Queue never blocks on it): one connection fewer.
-  const backupQueue = new Queue<BackupJobData | VerifyJobData>(QUEUES.backup, { connection: redis, prefix: config.queuePrefix });
+  const backupQueue = new Queue<BackupQueueData>(QUEUES.backup, { connection: redis, prefix: config.queuePrefix });
   backupQueue.on('error', () => undefined);
   const transportKey = workerTransportKey(config.rootSecret);
   const heartbeat = new Heartbeat(redis, config.queuePrefix, config.nodeId, transportKey.publicKey, log);
@@ -63,11 +64,17 @@ async function main(): Promise<void> {
           runBackup(job, token, {
             state, config, log, lease, ledger, guard, leftovers,
             queueVerify: async (key) => void (await backupQueue.add(VERIFY_JOB, { key, requestedBy: config.nodeId }, backupJobOptions(config.retry))),
+            queueCopy: async (result) => {
+              if (!replica.destination?.copy) return;
+              const data: CopyJobData = { key: result.key, sha256: result.sha256, size: result.size, backupId: result.backupId, trigger: result.trigger, requestedBy: config.nodeId };
+              await backupQueue.add(COPY_JOB, data, backupJobOptions(config.retry));
+            },
             backupUnderWay: (jobId) => backupUnderWay(backupQueue, jobId),
           }),
         [VERIFY_JOB]: (job, token) => runVerify(job, token, { state, config, log, ledger, guard }),
+        [COPY_JOB]: (job, token) => runCopy(job, token, { state, config, log, lease, ledger, guard }),
       },
-      control: (job) => runControlJob(job, { state, transportKey, log, replica, s3Timeouts: config.s3Timeouts }),
+      control: (job) => runControlJob(job, { state, transportKey, log, replica, ledger, s3Timeouts: config.s3Timeouts }),
     },
     log,
   );

@@ -12,6 +12,7 @@ const DOING: Record<BackupPhase, string> = {
   commit: 'committing (reading back, writing the sidecar)',
   done: 'applying retention',
   verify: 'running the restore drill',
+  copy: 'copying the backup to the second target',
 };
 
 /**

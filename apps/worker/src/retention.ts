@@ -8,7 +8,8 @@ import type { RunLedger } from './run-ledger.js';
 export interface RetentionContext {
   /** Confirmed right before deleting: only the leader deletes. */
   lease: Pick<LeaderLease, 'confirm'>;
-  ledger: RunLedger;
+  /** Where deletions and the count are recorded (the primary's: the run ledger). */
+  ledger: Pick<RunLedger, 'recordRetentionDeletions' | 'recordInventory'>;
   log: Logger;
   /** The backup just committed: kept whatever the plan says (it is the newest anyway). */
   keep: string;

@@ -3,6 +3,7 @@ import {
   redisKeys,
   type BackupResult,
   type BackupTrigger,
+  type CopyRecord,
   type DestinationInventory,
   type RunRecord,
   type VerificationRecord,
@@ -27,6 +28,18 @@ if not redis.call('set', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 redis.call('set', KEYS[2], ARGV[2])
 redis.call('hincrby', KEYS[3], ARGV[3], 1)
 return 1`;
+
+// KEYS: marker, last-copy hash, counters. ARGV: ttl, hash field, record, counter field.
+const RECORD_COPY_ONCE = `
+if not redis.call('set', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+redis.call('hset', KEYS[2], ARGV[2], ARGV[3])
+redis.call('hincrby', KEYS[3], ARGV[4], 1)
+return 1`;
+
+/** Field of the last-copy hash: `success:<destination>` or `failure:<destination>`. */
+export function lastCopyField(destination: string, ok: boolean): string {
+  return `${ok ? 'success' : 'failure'}:${destination}`;
+}
 
 /**
  * What the workers remember of runs, in Redis beside the queues: the last
@@ -111,6 +124,33 @@ export class RunLedger {
     await this.quietly('recording a drill', () =>
       this.redis.multi().set(this.keys.lastVerify, JSON.stringify(record)).hincrby(this.keys.counters, COUNTER_FIELDS.verify(record.ok), 1).exec(),
     );
+  }
+
+  /** A second copy that committed, or failed for good, at `destination`; counted once per job. */
+  async recordCopy(destination: string, ok: boolean, record: CopyRecord): Promise<void> {
+    const keys = this.keys;
+    await this.quietly('recording a copy', () =>
+      this.redis.eval(
+        RECORD_COPY_ONCE,
+        3,
+        keys.runRecorded(record.jobId, ok ? 'success' : 'failure'),
+        keys.lastCopy,
+        keys.counters,
+        RECORDED_MARKER_TTL_S,
+        lastCopyField(destination, ok),
+        JSON.stringify(record),
+        COUNTER_FIELDS.copies(destination, ok),
+      ),
+    );
+  }
+
+  /** Forgets the last copies of targets other than `destination` (none: all): status shows the copy target that is configured. */
+  async forgetCopyTargetsExcept(destination: string | null): Promise<void> {
+    await this.quietly('forgetting old copy targets', async () => {
+      const fields = await this.redis.hkeys(this.keys.lastCopy);
+      const stale = fields.filter((field) => destination === null || (field !== lastCopyField(destination, true) && field !== lastCopyField(destination, false)));
+      if (stale.length > 0) await this.redis.hdel(this.keys.lastCopy, ...stale);
+    });
   }
 
   async recordRetentionDeletions(count: number): Promise<void> {

@@ -100,9 +100,66 @@ const sharedFields = {
   encryption: encryption.nullable().optional(),
 };
 
+/**
+ * Where the second copy goes: an absolute path (an NFS mount, a removable
+ * disk), normalized — no '..', '.', '//' or trailing '/' — so what is shown
+ * is what is written to.
+ */
+const directoryPath = z
+  .string()
+  .max(1024)
+  .refine((p) => p.startsWith('/') && p !== '/', "must be an absolute path other than '/' (e.g. /mnt/offline/chango)")
+  .refine((p) => !/[\u0000-\u001f\u007f\\]/.test(p), 'must not contain control characters or backslashes')
+  .refine((p) => !p.endsWith('/') && !p.split('/').slice(1).some((part) => part === '' || part === '.' || part === '..'), "must be normalized: no '..', '.', '//' or trailing '/'");
+
+/** A second copy at another S3 endpoint or bucket, with its own credentials, SSE and retention. */
+const s3CopyFields = {
+  type: z.literal('s3'),
+  endpoint,
+  region,
+  bucket,
+  prefix: prefix.optional(),
+  accessKey,
+  sse: z.enum(SSE_MODES).optional(),
+  retention: retention.nullable().optional(),
+  addressing: z.enum(ADDRESSING_STYLES).optional(),
+};
+
+/** A second copy in a local directory (archives in YYYY-MM/ folders by their time), with its own retention. */
+const directoryCopyFields = {
+  type: z.literal('directory'),
+  path: directoryPath,
+  retention: retention.nullable().optional(),
+};
+
+/** The second copy in a PUT body: an S3 copy's `secretKey` may be left out to keep the stored one. */
+const copyUpdate = z.discriminatedUnion('type', [z.strictObject({ ...s3CopyFields, secretKey: secretKey.optional() }), z.strictObject(directoryCopyFields)]);
+export type CopyTargetUpdate = z.infer<typeof copyUpdate>;
+
+/** The second copy as stored: every default resolved. */
+export const CopyTargetSchema = z.discriminatedUnion('type', [
+  z.strictObject({ ...s3CopyFields, prefix, secretKey, sse: z.enum(SSE_MODES), retention: retention.nullable(), addressing: z.enum(ADDRESSING_STYLES) }),
+  z.strictObject({ ...directoryCopyFields, retention: retention.nullable() }),
+]);
+export type CopyTarget = z.infer<typeof CopyTargetSchema>;
+export type S3CopyTarget = Extract<CopyTarget, { type: 's3' }>;
+
 /** A PUT body: `secretKey` may be left out to keep the stored one. Unknown fields are refused. */
-export const DestinationUpdateSchema = z.strictObject({ ...sharedFields, secretKey: secretKey.optional() });
+export const DestinationUpdateSchema = z.strictObject({ ...sharedFields, secretKey: secretKey.optional(), copy: copyUpdate.nullable().optional() });
 export type DestinationUpdate = z.infer<typeof DestinationUpdateSchema>;
+
+/** An update as it crosses Redis to the worker: both secret keys taken out (they travel sealed, see ControlJobData). */
+export type DestinationUpdateWithoutSecrets = Omit<DestinationUpdate, 'secretKey' | 'copy'> & { copy?: DistributiveOmit<CopyTargetUpdate, 'secretKey'> | null | undefined };
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** Takes the secret keys out of an update: the primary's and the S3 copy's. */
+export function withoutSecrets(update: DestinationUpdate): { update: DestinationUpdateWithoutSecrets; secretKey: string | undefined; copySecretKey: string | undefined } {
+  const { secretKey, copy, ...rest } = update;
+  if (!copy) return { update: { ...rest, copy }, secretKey, copySecretKey: undefined };
+  if (copy.type === 'directory') return { update: { ...rest, copy }, secretKey, copySecretKey: undefined };
+  const { secretKey: copySecretKey, ...copyRest } = copy;
+  return { update: { ...rest, copy: copyRest }, secretKey, copySecretKey };
+}
 
 /** The destination as stored (in the metadata store, envelope-encrypted) and used: every default resolved. */
 export const BackupDestinationSchema = z.strictObject({
@@ -120,6 +177,8 @@ export const BackupDestinationSchema = z.strictObject({
   addressing: z.enum(ADDRESSING_STYLES),
   // Destinations stored before encryption existed read as unencrypted.
   encryption: encryption.nullable().default(null),
+  // Destinations stored before second copies existed have none.
+  copy: CopyTargetSchema.nullable().default(null),
 });
 export type BackupDestination = z.infer<typeof BackupDestinationSchema>;
 
@@ -154,18 +213,51 @@ export interface DestinationRevision {
   updatedBy: string;
 }
 
-/** What may leave the worker: the destination without the secret's value. */
-export type PublicDestination = Omit<BackupDestination, 'secretKey'> & { secretKeySet: true };
+/** The second copy as it may leave the worker: an S3 copy without its secret's value. */
+export type PublicCopyTarget = Extract<CopyTarget, { type: 'directory' }> | (Omit<S3CopyTarget, 'secretKey'> & { secretKeySet: true });
+
+/** What may leave the worker: the destination without the secrets' values. */
+export type PublicDestination = Omit<BackupDestination, 'secretKey' | 'copy'> & { copy: PublicCopyTarget | null; secretKeySet: true };
 
 export function toPublicDestination(destination: BackupDestination): PublicDestination {
-  const { secretKey: _secret, ...rest } = destination;
+  const { secretKey: _secret, copy, ...rest } = destination;
+  return { ...rest, copy: copy ? toPublicCopyTarget(copy) : null, secretKeySet: true };
+}
+
+function toPublicCopyTarget(copy: CopyTarget): PublicCopyTarget {
+  if (copy.type === 'directory') return copy;
+  const { secretKey: _secret, ...rest } = copy;
   return { ...rest, secretKeySet: true };
 }
 
-/** Applies an update to what is stored, resolving defaults. Throws when no secret key is known at all. */
-export function resolveDestination(update: Omit<DestinationUpdate, 'secretKey'>, secretKey: string): BackupDestination {
+/**
+ * A copy target as a URL — `<endpoint>/<bucket>/<prefix>` for S3,
+ * `file://<path>` for a directory — the `destination` of its status and
+ * metrics.
+ */
+export function copyDestinationLabel(copy: CopyTarget | PublicCopyTarget): string {
+  return copy.type === 'directory' ? `file://${copy.path}` : `${copy.endpoint.replace(/\/$/, '')}/${copy.bucket}/${copy.prefix}`;
+}
+
+/** The second copy an update asks for, resolved: defaults filled, the secret key given or kept. Null when it asks for none. */
+export function resolveCopyTarget(update: DestinationUpdateWithoutSecrets['copy'], copySecretKey: string | undefined): CopyTarget | null {
+  if (!update) return null;
+  if (update.type === 'directory') return CopyTargetSchema.parse({ ...update, retention: update.retention ?? null });
+  return CopyTargetSchema.parse({
+    ...update,
+    prefix: update.prefix ?? '',
+    sse: update.sse ?? 'AES256',
+    retention: update.retention ?? null,
+    addressing: update.addressing ?? 'path',
+    secretKey: copySecretKey,
+  });
+}
+
+/** Applies an update to what is stored, resolving defaults (the second copy resolved already, see resolveCopyTarget). */
+export function resolveDestination(update: DestinationUpdateWithoutSecrets, secretKey: string, copy: CopyTarget | null = null): BackupDestination {
   return BackupDestinationSchema.parse({
     ...update,
+    copy,
     prefix: update.prefix ?? '',
     schedule: update.schedule ?? null,
     timezone: update.timezone ?? 'UTC',

@@ -1,4 +1,4 @@
-import type { DestinationUpdate, ObjectsPage, PublicDestination } from './destination.js';
+import type { DestinationUpdateWithoutSecrets, ObjectsPage, PublicDestination } from './destination.js';
 import type { AppliedRetention } from './retention.js';
 import type { SealedForWorker } from '@chango/security';
 
@@ -35,8 +35,8 @@ export interface CommittingFacts {
   writerPauseMs: number;
 }
 
-/** 'verify' is the single phase of a restore drill job. */
-export type BackupPhase = 'queued' | 'checkpoint' | 'archive' | 'upload' | 'commit' | 'done' | 'verify';
+/** 'verify' is the single phase of a restore drill job, 'copy' the one of a second copy (then 'done'). */
+export type BackupPhase = 'queued' | 'checkpoint' | 'archive' | 'upload' | 'commit' | 'done' | 'verify' | 'copy';
 
 export interface BackupProgress {
   phase: BackupPhase;
@@ -83,6 +83,65 @@ export interface BackupResult {
   startedAt: string;
   finishedAt: string;
   durationMs: number;
+}
+
+/** What a copy job carries: the committed backup to copy, as the backup recorded it. */
+export interface CopyJobData {
+  /** The archive's key at the primary destination. */
+  key: string;
+  sha256: string;
+  size: number;
+  backupId: string;
+  /** The trigger of the backup copied. */
+  trigger: BackupTrigger;
+  /** The worker that queued it (the one that made the backup). */
+  requestedBy: string;
+}
+
+/** A second copy committed at its target (CopyResult), or a copy job with nothing to do. */
+export interface CopyResult {
+  /** The target, as a URL: `<endpoint>/<bucket>/<prefix>` for S3, `file://<path>` for a directory (the metrics' `destination` label). */
+  destination: string;
+  /** Where the copy is: its object key, or its path under the directory. */
+  key: string;
+  sha256: string;
+  size: number;
+  /** Copies retention removed at the target after this one. */
+  retentionDeleted: string[];
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+}
+
+/** A copy job that found no copy target configured any more: completes without copying. */
+export interface SkippedCopy {
+  skipped: true;
+  reason: string;
+}
+
+export type CopyOutcome = CopyResult | SkippedCopy;
+
+/** What any job of the backup queue carries, and what it answers: a backup, a drill or a second copy. */
+export type BackupQueueData = BackupJobData | VerifyJobData | CopyJobData;
+export type BackupQueueResult = BackupOutcome | VerificationRecord | CopyOutcome;
+
+/** One copy as status remembers it. */
+export interface CopyRecord {
+  jobId: string;
+  /** The backup copied (its key at the primary destination). */
+  key: string;
+  /** Where it went (CopyResult.key); null when the copy failed. */
+  copyKey: string | null;
+  finishedAt: string;
+  durationMs: number;
+  error: string | null;
+}
+
+/** Per copy target: the last copy that succeeded, and the last that failed for good. */
+export interface CopyTargetStatus {
+  destination: string;
+  lastSuccess: CopyRecord | null;
+  lastFailure: CopyRecord | null;
 }
 
 /** A scheduled tick that found a backup running (or one made since it fired) completes without making a second one. */
@@ -165,6 +224,8 @@ export interface BackupStatus {
   lastSuccess: RunRecord | null;
   lastFailure: RunRecord | null;
   lastVerify: VerificationRecord | null;
+  /** Per second-copy target (one today; a target no longer configured is dropped when the destination is saved). */
+  lastCopy: CopyTargetStatus[];
   /** The backups at the destination as the leader last counted them, and the retention that applies; null before the first count. */
   destination: DestinationInventory | null;
 }
@@ -188,7 +249,7 @@ export interface DestinationInventory {
 
 export type ControlJobData =
   | { op: 'config.get' }
-  | { op: 'config.put'; update: Omit<DestinationUpdate, 'secretKey'>; sealedSecretKey?: SealedForWorker }
+  | { op: 'config.put'; update: DestinationUpdateWithoutSecrets; sealedSecretKey?: SealedForWorker; sealedCopySecretKey?: SealedForWorker }
   | { op: 'objects.list'; page: ObjectsPage };
 
 export interface ConfigResult {

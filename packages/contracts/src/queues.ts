@@ -16,6 +16,8 @@ export const QUEUES = {
 } as const;
 
 export const BACKUP_JOB = 'backup';
+/** The second copy of one committed backup (apps/worker copy-job.ts). */
+export const COPY_JOB = 'copy';
 /** A restore drill of one backup (apps/worker verify-job.ts). */
 export const VERIFY_JOB = 'verify';
 /** Deduplication id of drills asked through the api: while one is waiting or running, another request gets it. */
@@ -59,6 +61,8 @@ export function redisKeys(prefix: string) {
     lastFailure: `${prefix}:last-failure`,
     /** JSON VerificationRecord of the last restore drill. */
     lastVerify: `${prefix}:last-verify`,
+    /** Hash: copy target (its destination label) → JSON CopyTargetStatus, the last copy there that succeeded and that failed for good. */
+    lastCopy: `${prefix}:last-copy`,
     /** The destination's inventory (DestinationInventory JSON), written as the leader's walk completes a count. */
     destinationInventory: `${prefix}:destination-inventory`,
     /** Prefix of the per-address counters of wrong tokens (`<this>:<address>`, with the window as TTL). */

@@ -14,6 +14,8 @@ export type RunResult = 'success' | 'failure' | 'skipped';
 export const COUNTER_FIELDS = {
   runs: (trigger: string, result: RunResult) => `runs:${trigger}:${result}`,
   verify: (ok: boolean) => `verify:${ok ? 'success' : 'failure'}`,
+  /** Second copies by target (its destination label) and result. */
+  copies: (destination: string, ok: boolean) => `copies:${ok ? 'success' : 'failure'}:${destination}`,
   retentionDeleted: 'retention:deleted',
   /** Wrong bearer tokens presented to the api (missing tokens are not counted: they guess nothing). */
   authFailures: 'auth:failures',

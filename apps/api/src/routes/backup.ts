@@ -3,6 +3,7 @@ import {
   BACKUP_DEDUPLICATION_ID,
   BACKUP_JOB,
   DestinationUpdateSchema,
+  withoutSecrets,
   ObjectsPageSchema,
   VERIFY_DEDUPLICATION_ID,
   VERIFY_JOB,
@@ -54,11 +55,18 @@ export function backupRoutes({ config, jobs, tokens, log, throttle }: BackupRout
   });
 
   router.put(`${BASE}/config`, admin, json, async (req, res) => {
-    const { secretKey, ...update } = parseJsonBody(req, DestinationUpdateSchema, 'invalid_config');
-    // The secret crosses Redis sealed to the worker's key, never in plaintext.
-    const sealedSecretKey = secretKey === undefined ? undefined : sealForWorker(secretKey, await jobs.workerTransportKey());
-    const result = await jobs.askWorker<ConfigResult>({ op: 'config.put', update, ...(sealedSecretKey ? { sealedSecretKey } : {}) }, config.workerAnswerMs);
-    log.info({ caller: req.caller?.name, endpoint: update.endpoint, bucket: update.bucket, secretKeyChanged: secretKey !== undefined }, 'backup destination updated');
+    const { update, secretKey, copySecretKey } = withoutSecrets(parseJsonBody(req, DestinationUpdateSchema, 'invalid_config'));
+    // The secrets cross Redis sealed to the worker's key, never in plaintext.
+    const seal = async (secret: string | undefined) => (secret === undefined ? undefined : sealForWorker(secret, await jobs.workerTransportKey()));
+    const [sealedSecretKey, sealedCopySecretKey] = [await seal(secretKey), await seal(copySecretKey)];
+    const result = await jobs.askWorker<ConfigResult>(
+      { op: 'config.put', update, ...(sealedSecretKey ? { sealedSecretKey } : {}), ...(sealedCopySecretKey ? { sealedCopySecretKey } : {}) },
+      config.workerAnswerMs,
+    );
+    log.info(
+      { caller: req.caller?.name, endpoint: update.endpoint, bucket: update.bucket, copy: update.copy?.type ?? null, secretKeyChanged: secretKey !== undefined, copySecretKeyChanged: copySecretKey !== undefined },
+      'backup destination updated',
+    );
     res.json(result.config);
   });
 

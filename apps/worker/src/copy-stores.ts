@@ -1,0 +1,119 @@
+import type { Readable } from 'node:stream';
+import { HashingCounter } from '@chango/archive';
+import { copyDestinationLabel, type BackupDestination, type CopyTarget, type S3CopyTarget } from '@chango/contracts';
+
+type DirectoryCopyTarget = Extract<CopyTarget, { type: 'directory' }>;
+import { BackupBucket, type ArchiveFacts, type S3Timeouts } from '@chango/s3';
+import { DirectoryArchives } from '@chango/directory-archives';
+import { applyDirectoryRetention } from './directory-retention.js';
+import { applyRetention, type RetentionContext } from './retention.js';
+
+/**
+ * Where a second copy goes: another S3 endpoint or bucket, or a local
+ * directory. Either commits a copy as the primary commits a backup — the
+ * bytes checked against the checksum the backup recorded, the `.sha256`
+ * sidecar written last — and applies its own retention.
+ */
+export interface CopyStore {
+  /** The target as a URL (the metrics' `destination` label): `<endpoint>/<bucket>/<prefix>` or `file://<path>`. */
+  readonly destination: string;
+  /**
+   * Copies one archive: `source` must give exactly the bytes `facts` names.
+   * Returns where the copy is. Anything short of a committed copy removes
+   * what it wrote (or, for S3, leaves an incomplete upload to abort).
+   */
+  store(name: string, source: Readable, facts: ArchiveFacts): Promise<string>;
+  /** The target's retention after a copy committed; returns what it removed (never `keep`). */
+  retain(keep: string, ctx: Omit<RetentionContext, 'keep' | 'ledger'>): Promise<string[]>;
+  /** Ends everything under way (a job's watchdog, SIGTERM). */
+  abort(reason: Error): void;
+}
+
+/** The copy target's store; S3 calls bounded like the primary's. */
+export function openCopyStore(target: CopyTarget, options: { partBytes: number; s3Timeouts: S3Timeouts }): CopyStore {
+  return target.type === 's3' ? new S3CopyStore(target, options) : new DirectoryCopyStore(target);
+}
+
+/** Bytes that are not what the backup recorded: its archive at the primary changed after it committed. */
+export class SourceMismatch extends Error {}
+
+class S3CopyStore implements CopyStore {
+  readonly destination: string;
+  private readonly bucket: BackupBucket;
+
+  constructor(target: S3CopyTarget, options: { partBytes: number; s3Timeouts: S3Timeouts }) {
+    this.bucket = new BackupBucket(asDestination(target), { partBytes: options.partBytes, timeouts: options.s3Timeouts });
+    this.destination = copyDestinationLabel(target);
+  }
+
+  async store(name: string, source: Readable, facts: ArchiveFacts): Promise<string> {
+    const key = this.bucket.destination.prefix + name;
+    const counted = new HashingCounter();
+    source.once('error', (err) => counted.destroy(err));
+    try {
+      await this.bucket.upload(key, source.pipe(counted), facts);
+      sameBytes(counted, facts);
+      await this.bucket.commit(key, facts);
+      return key;
+    } catch (err) {
+      source.destroy();
+      await this.bucket.discard(key).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  retain(keep: string, ctx: Omit<RetentionContext, 'keep' | 'ledger'>): Promise<string[]> {
+    // The copy's deletions and count are its own: the primary's counters and inventory stay the primary's.
+    return applyRetention(this.bucket, { ...ctx, keep, ledger: { recordRetentionDeletions: async () => undefined, recordInventory: async () => undefined } });
+  }
+
+  abort(reason: Error): void {
+    this.bucket.abortInFlight(reason);
+  }
+}
+
+class DirectoryCopyStore implements CopyStore {
+  readonly destination: string;
+  private readonly archives: DirectoryArchives;
+  private readonly retention: DirectoryCopyTarget['retention'];
+
+  constructor(target: DirectoryCopyTarget) {
+    this.archives = new DirectoryArchives(target.path);
+    this.retention = target.retention;
+    this.destination = copyDestinationLabel(target);
+  }
+
+  store(name: string, source: Readable, facts: ArchiveFacts): Promise<string> {
+    return this.archives.store(name, source, facts);
+  }
+
+  async retain(keep: string, ctx: Omit<RetentionContext, 'keep' | 'ledger'>): Promise<string[]> {
+    if (!(await ctx.lease.confirm())) return [];
+    const removed = await applyDirectoryRetention(this.archives, this.retention, keep).catch((err: unknown) => {
+      ctx.log.error({ destination: this.destination, err: (err as Error).message }, 'retention at the copy failed: old copies were left in place (the new one is committed)');
+      return [];
+    });
+    for (const path of removed) ctx.log.info({ destination: this.destination, path }, 'retention: deleted copy');
+    return removed;
+  }
+
+  abort(reason: Error): void {
+    this.archives.abort(reason);
+  }
+}
+
+/** The S3 copy as the destination BackupBucket works with: no schedule, no encryption of its own (the archive is already as stored). */
+function asDestination(target: S3CopyTarget): BackupDestination {
+  const { type: _type, ...location } = target;
+  return { ...location, schedule: null, timezone: 'UTC', encryption: null, copy: null };
+}
+
+function sameBytes(counted: HashingCounter, facts: ArchiveFacts): void {
+  const sha256 = counted.sha256();
+  if (sha256 !== facts.sha256 || counted.bytes !== facts.size) {
+    throw new SourceMismatch(
+      `the archive read from the primary destination has ${counted.bytes} bytes with sha256 ${sha256}, but the backup committed ${facts.size} bytes with sha256 ${facts.sha256}: ` +
+        'the primary copy changed after the backup (damaged or altered); it was not copied',
+    );
+  }
+}
