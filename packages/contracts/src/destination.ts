@@ -68,6 +68,23 @@ const retention = z
 
 export const ADDRESSING_STYLES = ['path', 'virtual-hosted'] as const;
 
+export const OBJECT_LOCK_MODES = ['GOVERNANCE', 'COMPLIANCE'] as const;
+/** The longest Object Lock retention accepted: 100 years (S3 itself allows more; nobody needs it for a backup). */
+export const OBJECT_LOCK_MAX_DAYS = 36_500;
+
+/**
+ * S3 Object Lock on every archive, sidecar and drill record written: each is
+ * retained (WORM) in `mode` for `days` from when it is written. The bucket
+ * must have been created with Object Lock enabled (checked when saved).
+ * GOVERNANCE can be lifted by a principal with s3:BypassGovernanceRetention;
+ * COMPLIANCE by nobody, the root account included, until the date passes.
+ */
+const objectLock = z.strictObject({
+  mode: z.enum(OBJECT_LOCK_MODES),
+  days: z.number().int().min(1, 'must be at least 1 day').max(OBJECT_LOCK_MAX_DAYS, `must be at most ${OBJECT_LOCK_MAX_DAYS} days (100 years)`),
+});
+export type ObjectLock = z.infer<typeof objectLock>;
+
 const sharedFields = {
   endpoint,
   region,
@@ -79,6 +96,8 @@ const sharedFields = {
   sse: z.enum(SSE_MODES).optional(),
   retention: retention.nullable().optional(),
   addressing: z.enum(ADDRESSING_STYLES).optional(),
+  /** null or left out: no Object Lock. */
+  objectLock: objectLock.nullable().optional(),
 };
 
 /** A PUT body: `secretKey` may be left out to keep the stored one. Unknown fields are refused. */
@@ -99,6 +118,8 @@ export const BackupDestinationSchema = z.strictObject({
   sse: z.enum(SSE_MODES),
   retention: retention.nullable(),
   addressing: z.enum(ADDRESSING_STYLES),
+  // Destinations stored before Object Lock existed have none: absent reads as off (see objectLockOf).
+  objectLock: objectLock.nullable().optional(),
 });
 export type BackupDestination = z.infer<typeof BackupDestinationSchema>;
 
@@ -133,12 +154,17 @@ export interface DestinationRevision {
   updatedBy: string;
 }
 
-/** What may leave the worker: the destination without the secret's value. */
-export type PublicDestination = Omit<BackupDestination, 'secretKey'> & { secretKeySet: true };
+/** What may leave the worker: the destination without the secret's value (and Object Lock always spelled out, null for off). */
+export type PublicDestination = Omit<BackupDestination, 'secretKey' | 'objectLock'> & { objectLock: ObjectLock | null; secretKeySet: true };
 
 export function toPublicDestination(destination: BackupDestination): PublicDestination {
   const { secretKey: _secret, ...rest } = destination;
-  return { ...rest, secretKeySet: true };
+  return { ...rest, objectLock: objectLockOf(destination), secretKeySet: true };
+}
+
+/** The destination's Object Lock, or null when it has none (never set, or stored before the field existed). */
+export function objectLockOf(destination: Pick<BackupDestination, 'objectLock'>): ObjectLock | null {
+  return destination.objectLock ?? null;
 }
 
 /** Applies an update to what is stored, resolving defaults. Throws when no secret key is known at all. */
@@ -151,6 +177,7 @@ export function resolveDestination(update: Omit<DestinationUpdate, 'secretKey'>,
     sse: update.sse ?? 'AES256',
     retention: update.retention ?? null,
     addressing: update.addressing ?? 'path',
+    objectLock: update.objectLock ?? null,
     secretKey,
   });
 }
