@@ -17,6 +17,7 @@ import { BackupBucket, S3Failure, type S3Timeouts } from '@chango/s3';
 import type { ControlPlaneState } from '@chango/state';
 import type { Logger } from '@chango/telemetry';
 import type { DestinationReplica } from './destination-replica.js';
+import { objectLockRefusal } from './object-lock-check.js';
 
 export interface ControlContext {
   state: ControlPlaneState;
@@ -56,9 +57,11 @@ async function saveDestination(data: Extract<ControlJobData, { op: 'config.put' 
     return { ok: false, status: 400, error: 'invalid_config', field: 'secretKey', message: 'is required: no secret key is stored yet' };
   }
   const destination = resolveDestination(parsed.data, secretKey);
+  const lockRefused = await objectLockRefusal(destination, ctx.s3Timeouts);
+  if (lockRefused) return lockRefused;
   const revision = await ctx.replica.save(destination);
   ctx.log.info(
-    { endpoint: destination.endpoint, bucket: destination.bucket, prefix: destination.prefix, schedule: destination.schedule, revision: revision.revision, secretKeyChanged: Boolean(data.sealedSecretKey) },
+    { endpoint: destination.endpoint, bucket: destination.bucket, prefix: destination.prefix, schedule: destination.schedule, objectLock: destination.objectLock, revision: revision.revision, secretKeyChanged: Boolean(data.sealedSecretKey) },
     'backup destination saved',
   );
   return { ok: true, value: { config: toPublicDestination(destination) } };
