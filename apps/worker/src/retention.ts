@@ -88,7 +88,9 @@ export async function applyRetention(bucket: BackupBucket, ctx: RetentionContext
         const removal = await bucket.remove(doomed.map((decision) => decision.key));
         const gone = new Set(removal.deleted);
         for (const decision of doomed) if (gone.has(decision.key)) ctx.log.info({ key: decision.key, reasons: decision.reasons }, 'retention: deleted backup');
-        for (const key of removal.locked) keptLocked.push({ key, reasons: ['locked: the destination refused to delete it (Object Lock still holds it)'] });
+        for (const key of removal.locked) {
+          keptLocked.push({ key, reasons: ['locked: the destination refused to delete it (AccessDenied: Object Lock still holds it, or the access key lacks s3:DeleteObjectVersion)'] });
+        }
         for (const key of removal.lingering) {
           ctx.log.warn({ key }, 'retention: this object of a deleted backup is still under Object Lock: hidden behind a delete marker, its version stays until its retain-until date (a lifecycle rule with NoncurrentVersionExpiration removes it then)');
         }
