@@ -123,10 +123,14 @@ export async function startRgw(): Promise<RgwCluster> {
   };
 }
 
-/** creates a bucket with a random name (lowercase, DNS-safe) via the minio client, returns its name */
-export async function createTestBucket(target: S3Target): Promise<string> {
+/**
+ * Creates a bucket with a random name (lowercase, DNS-safe) via the minio client, returns its name.
+ * `objectLock`: created with S3 Object Lock enabled (and so versioned), as only a new bucket can be on
+ * Ceph; RGW 16.2 supports it (see ../shared/DESIGN.md).
+ */
+export async function createTestBucket(target: S3Target, options: { objectLock?: boolean } = {}): Promise<string> {
   const name = `chango-test-${randomBytes(8).toString('hex')}`;
-  await minioClient(target).makeBucket(name, target.region);
+  await minioClient(target).makeBucket(name, target.region, options.objectLock ? { ObjectLocking: true } : {});
   return name;
 }
 

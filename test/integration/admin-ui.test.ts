@@ -32,6 +32,7 @@ describe('the admin UI in headless Chromium (Debian), against the real api, work
   let stack: Stack;
   let browser: Browser;
   let bucket: string;
+  let lockedBucket: string;
   let intervals: { pollMs: number; refreshMs: number };
 
   before(async () => {
@@ -40,6 +41,7 @@ describe('the admin UI in headless Chromium (Debian), against the real api, work
     scope.after(() => rgw.stop());
     stack = await Stack.start(scope, { users: 3, components: 2000 });
     bucket = await createTestBucket(rgw);
+    lockedBucket = await createTestBucket(rgw, { objectLock: true });
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'], timeout: PROCESS_START_MS });
     scope.after(() => browser.close());
     await mkdir(ARTIFACTS, { recursive: true });
@@ -225,6 +227,47 @@ describe('the admin UI in headless Chromium (Debian), against the real api, work
     await page.waitForFunction(() => document.getElementById('dest-saved')?.textContent === 'Saved.');
     assert.equal((await stack.request<{ encryption: unknown }>('GET', '/admin/api/backup/config')).body.encryption, null, 'an empty box turns encryption off');
     await page.screenshot({ path: join(ARTIFACTS, 'admin-ui-recipients.png'), fullPage: true });
+    await page.close();
+  });
+
+  test('S3 Object Lock: set in the form, a bad value and a bucket without it are shown at the field, and a run says how many backups the lock kept', async () => {
+    const { page } = await openPage();
+    await signIn(page, stack.adminToken);
+    // Whatever the tests before saved, the form is filled in anew.
+    await page.waitForFunction(() => (document.getElementById('f-bucket') as HTMLInputElement | null)?.value !== '');
+    await page.fill('#f-endpoint', rgw.endpoint);
+    await page.fill('#f-bucket', bucket);
+    await page.fill('#f-prefix', 'locked/');
+    await page.fill('#f-accessKey', rgw.accessKey);
+    await page.fill('#f-secretKey', rgw.secretKey);
+    await page.fill('#f-keepLast', '1');
+    await page.selectOption('#f-objectLockMode', 'COMPLIANCE');
+    await page.fill('#f-objectLockDays', '0');
+    await page.click('#save');
+    await page.waitForFunction(() => document.querySelector('[data-error-for="objectLock.days"]')?.textContent !== '');
+    assert.match((await page.textContent('[data-error-for="objectLock.days"]')) ?? '', /at least 1 day/);
+    assert.equal(await page.getAttribute('#f-objectLockDays', 'aria-invalid'), 'true');
+
+    // Valid days, but the bucket was made without Object Lock: the worker asks it, and the page says so at the field.
+    await page.fill('#f-objectLockDays', '7');
+    await page.click('#save');
+    await page.waitForFunction(() => document.querySelector('[data-error-for="objectLock"]')?.textContent !== '');
+    assert.match((await page.textContent('[data-error-for="objectLock"]')) ?? '', new RegExp(`bucket "${bucket}" .* does not have Object Lock enabled`));
+    assert.equal(await page.getAttribute('#f-objectLockMode', 'aria-invalid'), 'true');
+
+    await page.fill('#f-bucket', lockedBucket);
+    await page.click('#save');
+    await page.waitForFunction(() => document.getElementById('dest-saved')?.textContent === 'Saved.');
+    // What the page shows is what it read back from the api after the save.
+    assert.equal(await page.inputValue('#f-objectLockMode'), 'COMPLIANCE');
+    assert.equal(await page.inputValue('#f-objectLockDays'), '7');
+
+    for (const expected of [/^0 old backups deleted$/, /^0 old backups deleted, 1 kept: Object Lock still holds it$/]) {
+      await page.click('#run');
+      await page.waitForSelector('#run-result:not([hidden])', { timeout: withWork(intervals.pollMs) });
+      assert.match((await page.textContent('#result-retention')) ?? '', expected);
+    }
+    await page.screenshot({ path: join(ARTIFACTS, 'admin-ui-object-lock.png'), fullPage: true });
     await page.close();
   });
 });

@@ -112,7 +112,7 @@ describe('a destination with many backups (Ceph RGW): pages, the newest complete
     const record: VerificationRecord = { key: drilled, ok: true, kind: 'restore', verifiedAt: new Date().toISOString(), durationMs: 1, nodeId: 'test', sha256: 'a'.repeat(64), records: { kms: 1, iam: 1, metadata: 1 }, error: null };
     await s3.putObject(bucket.bucket, verifyRecordKey(drilled), Buffer.from(JSON.stringify(record)));
 
-    const deleted = await applyRetention(bucket, { lease, ledger, log: silent, keep: keys.at(-1)! });
+    const { deleted } = await applyRetention(bucket, { lease, ledger, log: silent, keep: keys.at(-1)! });
     assert.deepEqual(deleted.sort(), keys.slice(0, 10).filter((key) => key !== drilled));
     assert.deepEqual(await archivesIn(bucket), [drilled, ...keys.slice(10)]);
     const counted = await inventory();
@@ -125,7 +125,7 @@ describe('a destination with many backups (Ceph RGW): pages, the newest complete
   test('keepAll keeps every backup, and counts the uncommitted archive apart', async () => {
     const bucket = await bucketWith({ keepAll: true });
     const keys = await writeSyntheticBackups(s3, bucket.bucket, { prefix: PREFIX, count: 40, newest: new Date(), spacingMs: HOUR, uncommitted: new Set([3]) });
-    assert.deepEqual(await applyRetention(bucket, { lease, ledger, log: silent, keep: keys.at(-1)! }), []);
+    assert.deepEqual((await applyRetention(bucket, { lease, ledger, log: silent, keep: keys.at(-1)! })).deleted, []);
     assert.equal((await archivesIn(bucket)).length, 40);
     const counted = await inventory();
     assert.deepEqual([counted?.archives, counted?.committed, counted?.retention.source], [40, 39, 'configured']);
@@ -135,15 +135,15 @@ describe('a destination with many backups (Ceph RGW): pages, the newest complete
     const bucket = await bucketWith({ keepLast: 1000 });
     const keys = await writeSyntheticBackups(s3, bucket.bucket, { prefix: PREFIX, count: 1500, newest: new Date(), spacingMs: 10 * 60_000 });
     await redis.del(redisKeys(redisPrefix).destinationInventory);
-    const first = await applyRetention(bucket, { lease, ledger, log: silent, keep: keys.at(-1)! });
+    const { deleted: first } = await applyRetention(bucket, { lease, ledger, log: silent, keep: keys.at(-1)! });
     assert.deepEqual(first.sort(), keys.slice(0, MAX_DELETIONS_PER_PASS));
-    const second = await applyRetention(bucket, { lease, ledger, log: silent, keep: keys.at(-1)! });
+    const { deleted: second } = await applyRetention(bucket, { lease, ledger, log: silent, keep: keys.at(-1)! });
     assert.deepEqual(second.sort(), keys.slice(MAX_DELETIONS_PER_PASS, 500));
     assert.deepEqual(await archivesIn(bucket), keys.slice(500));
     // The walk reads one page (1,000 keys, about 330 backups) per pass: a whole count of 1,000 backups takes a few passes.
     let counted: DestinationInventory | null = null;
     for (let pass = 0; pass < 10 && counted?.committed !== 1000; pass += 1) {
-      assert.deepEqual(await applyRetention(bucket, { lease, ledger, log: silent, keep: keys.at(-1)! }), []);
+      assert.deepEqual((await applyRetention(bucket, { lease, ledger, log: silent, keep: keys.at(-1)! })).deleted, []);
       counted = await inventory();
     }
     assert.equal(counted?.committed, 1000);

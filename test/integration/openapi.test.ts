@@ -132,6 +132,7 @@ describe('the OpenAPI document (apps/api/openapi.yaml)', () => {
       retention: { keepLast: 3 },
       addressing: 'path',
       encryption: { recipients: ['age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'] },
+      objectLock: null,
       secretKeySet: true,
     };
     const publicDestination = componentValidator('PublicDestination');
@@ -139,6 +140,8 @@ describe('the OpenAPI document (apps/api/openapi.yaml)', () => {
     assert.equal(publicDestination({ ...destination, secretKey: 'leaked' }), false, 'a secret key in the public config is refused');
     assert.equal(publicDestination({ ...destination, retention: { keepLast: 3, keepFirst: 1 } }), false);
     assert.equal(publicDestination({ ...destination, encryption: { recipients: ['age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'], identity: 'AGE-SECRET-KEY-1…' } }), false, 'nothing but recipients');
+    assert.equal(publicDestination({ ...destination, objectLock: { mode: 'COMPLIANCE', days: 3 } }), true, ajv.errorsText(publicDestination.errors));
+    assert.equal(publicDestination({ ...destination, objectLock: { mode: 'COMPLIANCE', days: 3, years: 1 } }), false);
     const error = componentValidator('Error');
     assert.equal(error({ error: 'x', message: 'y' }), true);
     assert.equal(error({ error: 'x', message: 'y', stack: 'at …' }), false);
@@ -283,7 +286,7 @@ describe('the running api answers as documented (real worker, Redis and Ceph RGW
       await call('GET', `${base}/status`, 200, { token: stack.viewerToken });
     });
 
-    test('config PUT: 400 naming the field, 415, 413; the refused bodies are refused by the document too', async () => {
+    test('config PUT: 400 naming the field, 502 for a bucket that cannot be asked about Object Lock, 415, 413; the refused bodies are refused by the document too', async () => {
       const { call } = api;
       const cases: { body?: unknown; rawBody?: string; contentType?: string; status: number; schemaRefuses?: boolean }[] = [
         { rawBody: '{"endpoint": ', status: 400 },
@@ -292,6 +295,10 @@ describe('the running api answers as documented (real worker, Redis and Ceph RGW
         { body: { ...destination, sse: 'DES' }, status: 400, schemaRefuses: true },
         { body: { ...destination, secretKeyy: 'typo' }, status: 400, schemaRefuses: true },
         { body: { ...destination, retention: { keepLast: 0 } }, status: 400, schemaRefuses: true },
+        { body: { ...destination, objectLock: { mode: 'COMPLIANCE', days: 0 } }, status: 400, schemaRefuses: true },
+        // Valid for the schema; refused by the worker, which asks the bucket: made without Object Lock (400), or not reachable (502).
+        { body: { ...destination, objectLock: { mode: 'COMPLIANCE', days: 1 } }, status: 400 },
+        { body: { ...destination, endpoint: 'http://127.0.0.1:9', objectLock: { mode: 'COMPLIANCE', days: 1 } }, status: 502 },
         { rawBody: 'endpoint=x', contentType: 'text/plain', status: 415 },
         { body: { ...destination, prefix: `${'p'.repeat(100_000)}/` }, status: 413 },
       ];
@@ -452,6 +459,7 @@ describe('the running api answers as documented (real worker, Redis and Ceph RGW
       `PUT ${base}/config 401`,
       `PUT ${base}/config 403`,
       `PUT ${base}/config 413`,
+      `PUT ${base}/config 502`,
       `PUT ${base}/config 415`,
       `GET ${base}/config 200`,
       `GET ${base}/config 401`,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { appliedRetention, DestinationUpdateSchema, fieldErrors, resolveDestination, toPublicDestination } from '@chango/contracts';
+import { appliedRetention, BackupDestinationSchema, DestinationUpdateSchema, fieldErrors, resolveDestination, toPublicDestination } from '@chango/contracts';
 
 const valid = {
   endpoint: 'http://shannonstore:8080',
@@ -43,6 +43,14 @@ test('each bad field is named', () => {
     [{ ...valid, retention: { keepAll: true, keepLast: 5 } }, 'retention.keepAll', /cannot be combined with keepLast/],
     [{ ...valid, retention: { keepAll: false } }, 'retention.keepAll', /true/],
     [{ ...valid, colour: 'blue' }, 'colour', /not a known field/],
+    [{ ...valid, objectLock: { mode: 'WORM', days: 30 } }, 'objectLock.mode', /GOVERNANCE|COMPLIANCE/],
+    [{ ...valid, objectLock: { mode: 'COMPLIANCE', days: 0 } }, 'objectLock.days', /at least 1 day/],
+    [{ ...valid, objectLock: { mode: 'COMPLIANCE', days: 36_501 } }, 'objectLock.days', /at most 36500 days/],
+    [{ ...valid, objectLock: { mode: 'COMPLIANCE', days: 1.5 } }, 'objectLock.days', /whole number/],
+    [{ ...valid, objectLock: { mode: 'COMPLIANCE', days: '30' } }, 'objectLock.days', /number/],
+    [{ ...valid, objectLock: { mode: 'COMPLIANCE' } }, 'objectLock.days', /is required/],
+    [{ ...valid, objectLock: { mode: 'COMPLIANCE', days: 30, years: 1 } }, 'objectLock.years', /not a known field/],
+    [{ ...valid, objectLock: 'COMPLIANCE' }, 'objectLock', /object/],
   ];
   for (const [body, field, message] of cases) {
     const errors = errorsFor(body);
@@ -87,9 +95,25 @@ test('defaults are resolved when stored, and the public form has no secret value
   assert.equal(stored.schedule, null);
   assert.equal(stored.timezone, 'UTC');
   assert.equal(stored.addressing, 'path');
+  assert.equal(stored.objectLock, null, 'no Object Lock unless asked for');
   const shown = toPublicDestination(stored);
   assert.ok(!JSON.stringify(shown).includes(secretKey));
   assert.equal(shown.secretKeySet, true);
+});
+
+test('Object Lock: a mode and whole days from 1 to 36500, stored as given; null or absent is off, also in what the api shows', () => {
+  assert.deepEqual(errorsFor({ ...valid, objectLock: { mode: 'COMPLIANCE', days: 1 } }), []);
+  assert.deepEqual(errorsFor({ ...valid, objectLock: { mode: 'GOVERNANCE', days: 36_500 } }), []);
+  assert.deepEqual(errorsFor({ ...valid, objectLock: null }), []);
+  const { secretKey, ...update } = valid;
+  const locked = resolveDestination({ ...update, objectLock: { mode: 'COMPLIANCE', days: 30 } }, secretKey);
+  assert.deepEqual(locked.objectLock, { mode: 'COMPLIANCE', days: 30 });
+  assert.deepEqual(toPublicDestination(locked).objectLock, { mode: 'COMPLIANCE', days: 30 });
+  // A destination stored before the field existed parses, and shows null.
+  const { objectLock: _none, ...older } = resolveDestination(update, secretKey);
+  const reread = BackupDestinationSchema.parse(older);
+  assert.equal(reread.objectLock, undefined);
+  assert.equal(toPublicDestination(reread).objectLock, null);
 });
 
 test('a destination that chose no retention gets the 30 newest, said to be the default; keepAll is a choice', () => {

@@ -69,4 +69,32 @@ describe('planRetention', () => {
     assert.deepEqual(plan.remove, []);
     assert.equal(plan.keep.length, 1);
   });
+
+  test('Object Lock: a backup the rule dooms is kept, reason locked, until key time + days; from then it is removed', () => {
+    const lock = { mode: 'COMPLIANCE' as const, days: 30 };
+    const objects = [backup(0), backup(10), backup(29), backup(31), backup(400)];
+    const plan = planRetention(objects, { keepLast: 1 }, 'prod/', NOW, lock);
+    assert.deepEqual(removed(plan).sort(), [objects[3]?.key, objects[4]?.key].sort(), 'only those locked for less than their age');
+    const locked = plan.keep.filter((d) => d.lockedUntil !== undefined);
+    assert.deepEqual(locked.map((d) => d.key).sort(), [objects[1]?.key, objects[2]?.key].sort());
+    for (const decision of locked) {
+      assert.match(decision.reasons.join(), /^locked: Object Lock COMPLIANCE holds it until at least .*not among the 1 newest/);
+    }
+    // The bound is the key's time + days: one day before it, still locked; at it, not.
+    const tenDays = objects[1] as BackupObject;
+    assert.equal(locked.find((d) => d.key === tenDays.key)?.lockedUntil, new Date(NOW.getTime() + 20 * 86_400_000).toISOString());
+    const later = (days: number) => new Date(NOW.getTime() + days * 86_400_000);
+    assert.ok(planRetention(objects, { keepLast: 1 }, 'prod/', later(19), lock).keep.some((d) => d.key === tenDays.key && d.lockedUntil));
+    assert.ok(removed(planRetention(objects, { keepLast: 1 }, 'prod/', later(20), lock)).includes(tenDays.key));
+    // What the rule keeps is kept for its own reason, never counted as locked; without a lock nothing is.
+    assert.ok(!plan.keep.find((d) => d.key === objects[0]?.key)?.lockedUntil);
+    assert.equal(planRetention(objects, { keepLast: 1 }, 'prod/', NOW).keep.filter((d) => d.lockedUntil).length, 0);
+  });
+
+  test('Object Lock holds an old incomplete archive too', () => {
+    const stale = backup(2, { complete: false, sha256: null });
+    const plan = planRetention([backup(0), stale], null, 'prod/', NOW, { mode: 'GOVERNANCE', days: 7 });
+    assert.deepEqual(removed(plan), []);
+    assert.match(plan.keep.find((d) => d.key === stale.key)?.reasons.join() ?? '', /^locked: Object Lock GOVERNANCE .*incomplete/);
+  });
 });

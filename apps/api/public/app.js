@@ -91,10 +91,15 @@ async function loadConfig() {
   form.elements.maxAgeDays.value = body.retention?.maxAgeDays ?? '';
   form.elements.keepAll.checked = body.retention?.keepAll === true;
   form.elements.recipients.value = (body.encryption?.recipients ?? []).join('\n');
+  form.elements.objectLockMode.value = body.objectLock?.mode ?? '';
+  form.elements.objectLockDays.value = body.objectLock?.days ?? '';
   form.elements.secretKey.value = '';
   form.elements.secretKey.placeholder = body.secretKeySet ? 'set (leave empty to keep it)' : '';
   text($('secret-hint'), body.secretKeySet ? 'A secret key is set; it is never shown.' : '');
 }
+
+/** The form control an api field error belongs to, where its name differs from the field's. */
+const INPUT_FOR_FIELD = { objectLock: 'objectLockMode', 'objectLock.mode': 'objectLockMode', 'objectLock.days': 'objectLockDays', 'encryption.recipients': 'recipients' };
 
 /** A number field: a whole number is sent as one; anything else as typed, so the api names the field. */
 const numberOrText = (value) => (/^\d+$/.test(value) ? Number(value) : value);
@@ -112,6 +117,10 @@ function formBody(form) {
   body.retention = Object.keys(retention).length ? retention : null;
   const recipients = recipientLines(form);
   body.encryption = recipients.length ? { recipients } : null;
+  // Off is null; days without a mode are sent as they are, so the api says the mode is missing.
+  const lockMode = v('objectLockMode');
+  const lockDays = v('objectLockDays');
+  body.objectLock = lockMode || lockDays ? { mode: lockMode || undefined, days: lockDays ? numberOrText(lockDays) : undefined } : null;
   return body;
 }
 
@@ -158,7 +167,7 @@ async function saveDestination(event) {
       continue;
     }
     text(slot, message);
-    const input = form.elements[field.replace(/^(retention|encryption)\./, '')];
+    const input = form.elements[INPUT_FOR_FIELD[field] ?? field.replace(/^retention\./, '')];
     if (input) input.setAttribute('aria-invalid', 'true');
   }
   text($('dest-error'), unplaced.length ? unplaced.join('; ') : body?.fields?.length ? 'Some fields need fixing (see above).' : (body?.message ?? `saving failed (${status})`));
@@ -174,6 +183,15 @@ function showProgress(progress) {
   $('progress-bar').value = Math.round(from + (to - from) * share);
   text($('progress-phase'), phase);
   text($('progress-bytes'), progress?.bytesExpected ? `${bytes(progress.bytesDone)} of ${bytes(progress.bytesExpected)}` : '');
+}
+
+/** What the retention pass after a backup did, in words: deleted, and kept because S3 Object Lock still holds them. */
+function retentionWords(result) {
+  const deleted = result?.retentionDeleted?.length ?? 0;
+  const locked = result?.retentionKeptLocked ?? 0;
+  const words = [`${deleted} old backup${deleted === 1 ? '' : 's'} deleted`];
+  if (locked > 0) words.push(`${locked} kept: Object Lock still holds ${locked === 1 ? 'it' : 'them'}`);
+  return words.join(', ');
 }
 
 async function runBackup() {
@@ -196,6 +214,7 @@ async function runBackup() {
         showProgress({ phase: 'done' });
         text($('result-key'), job.body.result?.key ?? '');
         text($('result-sha256'), job.body.result?.sha256 ?? '');
+        text($('result-retention'), retentionWords(job.body.result));
         $('run-result').hidden = false;
         break;
       }

@@ -294,7 +294,7 @@ async function makeBackup(job: BackupJob, bucket: BackupBucket, destination: Bac
 
 /** After the sidecar: retention, then the result. Nothing here can undo the backup. */
 async function finishCommitted(job: BackupJob, bucket: BackupBucket, attempt: BackupAttempt, facts: CommittingFacts, ctx: BackupContext): Promise<BackupResult> {
-  const retentionDeleted = await applyRetention(bucket, { lease: ctx.lease, ledger: ctx.ledger, log: ctx.log, keep: attempt.key });
+  const retention = await applyRetention(bucket, { lease: ctx.lease, ledger: ctx.ledger, log: ctx.log, keep: attempt.key });
   await job.updateProgress({ phase: 'done', bytesDone: facts.size, bytesExpected: facts.size }).catch(() => undefined);
   const finishedAt = new Date();
   const result: BackupResult = {
@@ -310,12 +310,16 @@ async function finishCommitted(job: BackupJob, bucket: BackupBucket, attempt: Ba
     checkpointBytes: facts.checkpointBytes,
     trigger: job.data.trigger,
     nodeId: ctx.config.nodeId,
-    retentionDeleted,
+    retentionDeleted: retention.deleted,
+    retentionKeptLocked: retention.keptLocked,
     writerPauseMs: facts.writerPauseMs,
     startedAt: attempt.startedAt,
     finishedAt: finishedAt.toISOString(),
     durationMs: finishedAt.getTime() - Date.parse(attempt.startedAt),
   };
-  ctx.log.info({ jobId: job.id, key: result.key, size: result.size, sha256: result.sha256, durationMs: result.durationMs }, 'backup committed');
+  ctx.log.info(
+    { jobId: job.id, key: result.key, size: result.size, sha256: result.sha256, durationMs: result.durationMs, retentionDeleted: retention.deleted.length, retentionKeptLocked: retention.keptLocked },
+    'backup committed',
+  );
   return result;
 }

@@ -21,6 +21,8 @@ import type { ControlPlaneState } from '@chango/state';
 import type { Logger } from '@chango/telemetry';
 import type { DestinationReplica } from './destination-replica.js';
 import type { RunLedger } from './run-ledger.js';
+import { copyAsDestination } from './copy-stores.js';
+import { objectLockRefusal } from './object-lock-check.js';
 
 export interface ControlContext {
   state: ControlPlaneState;
@@ -72,11 +74,15 @@ async function saveDestination(data: Extract<ControlJobData, { op: 'config.put' 
     return { ok: false, status: 400, error: 'invalid_config', field: 'copy.secretKey', message: 'is required: no secret key is stored for the S3 copy yet' };
   }
   const destination = resolveDestination(update, secretKey, resolveCopyTarget(update.copy, copySecretKey));
+  const lockRefused =
+    (await objectLockRefusal(destination, ctx.s3Timeouts)) ??
+    (destination.copy?.type === 's3' ? await objectLockRefusal(copyAsDestination(destination.copy), ctx.s3Timeouts, 'copy.') : undefined);
+  if (lockRefused) return lockRefused;
   const revision = await ctx.replica.save(destination);
   // Status shows the copy target that is configured: what was recorded of an earlier one goes.
   await ctx.ledger.forgetCopyTargetsExcept(destination.copy ? copyDestinationLabel(destination.copy) : null);
   ctx.log.info(
-    { endpoint: destination.endpoint, bucket: destination.bucket, prefix: destination.prefix, schedule: destination.schedule, revision: revision.revision, secretKeyChanged: Boolean(data.sealedSecretKey) },
+    { endpoint: destination.endpoint, bucket: destination.bucket, prefix: destination.prefix, schedule: destination.schedule, objectLock: destination.objectLock, revision: revision.revision, secretKeyChanged: Boolean(data.sealedSecretKey) },
     'backup destination saved',
   );
   return { ok: true, value: { config: toPublicDestination(destination) } };

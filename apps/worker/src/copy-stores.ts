@@ -42,7 +42,7 @@ class S3CopyStore implements CopyStore {
   private readonly bucket: BackupBucket;
 
   constructor(target: S3CopyTarget, options: { partBytes: number; s3Timeouts: S3Timeouts }) {
-    this.bucket = new BackupBucket(asDestination(target), { partBytes: options.partBytes, timeouts: options.s3Timeouts });
+    this.bucket = new BackupBucket(copyAsDestination(target), { partBytes: options.partBytes, timeouts: options.s3Timeouts });
     this.destination = copyDestinationLabel(target);
   }
 
@@ -62,9 +62,10 @@ class S3CopyStore implements CopyStore {
     }
   }
 
-  retain(keep: string, ctx: Omit<RetentionContext, 'keep' | 'ledger'>): Promise<string[]> {
+  async retain(keep: string, ctx: Omit<RetentionContext, 'keep' | 'ledger'>): Promise<string[]> {
     // The copy's deletions and count are its own: the primary's counters and inventory stay the primary's.
-    return applyRetention(this.bucket, { ...ctx, keep, ledger: { recordRetentionDeletions: async () => undefined, recordInventory: async () => undefined } });
+    const outcome = await applyRetention(this.bucket, { ...ctx, keep, ledger: { recordRetentionDeletions: async () => undefined, recordInventory: async () => undefined } });
+    return outcome.deleted;
   }
 
   abort(reason: Error): void {
@@ -103,9 +104,9 @@ class DirectoryCopyStore implements CopyStore {
 }
 
 /** The S3 copy as the destination BackupBucket works with: no schedule, no encryption of its own (the archive is already as stored). */
-function asDestination(target: S3CopyTarget): BackupDestination {
+export function copyAsDestination(target: S3CopyTarget): BackupDestination {
   const { type: _type, ...location } = target;
-  return { ...location, schedule: null, timezone: 'UTC', encryption: null, copy: null };
+  return { ...location, objectLock: target.objectLock ?? null, schedule: null, timezone: 'UTC', encryption: null, copy: null };
 }
 
 function sameBytes(counted: HashingCounter, facts: ArchiveFacts): void {

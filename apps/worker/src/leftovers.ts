@@ -24,12 +24,13 @@ export class DestinationLeftovers {
    * Removes an uncommitted attempt's archive (and any multipart upload of it);
    * if the destination does not answer — or already did not when the attempt
    * failed (`cause`) — remembers it for the next backup instead of waiting on
-   * it again.
+   * it again. An archive S3 Object Lock holds (the attempt failed after it was
+   * locked) is hidden, not fought: see lockedLeftover.
    */
   async discard(bucket: BackupBucket, archiveKey: string, cause?: unknown): Promise<void> {
     try {
       if (cause instanceof S3Failure && cause.destinationSilent) throw cause;
-      await bucket.discard(archiveKey);
+      this.lockedLeftover(bucket, archiveKey, await bucket.discard(archiveKey));
       await this.redis.srem(this.key, archiveKey).catch(() => undefined);
     } catch (err) {
       this.log.warn({ key: archiveKey, err: (err as Error).message }, 'could not remove what a failed attempt left at the destination: the next backup removes it');
@@ -37,6 +38,22 @@ export class DestinationLeftovers {
         this.log.error({ key: archiveKey, err: (redisErr as Error).message }, 'could not remember a leftover to remove later either: the next backup\'s sweep of incomplete uploads, or retention after a day, removes it'),
       );
     }
+  }
+
+  /**
+   * A leftover whose versions Object Lock still holds cannot be deleted
+   * before its retain-until date, and trying again would never help sooner:
+   * it was hidden behind a delete marker (nothing lists it, no restore finds
+   * it) and is not remembered for later. Said once, with what removes it.
+   */
+  private lockedLeftover(bucket: BackupBucket, archiveKey: string, discarded: { lockedVersionsLeft: string[] }): void {
+    if (discarded.lockedVersionsLeft.length === 0) return;
+    const lock = bucket.objectLock;
+    this.log.warn(
+      { key: archiveKey, objects: discarded.lockedVersionsLeft, objectLock: lock },
+      `what a failed attempt left is under S3 Object Lock${lock ? ` (${lock.mode}, ${lock.days} days from when it was written)` : ''}: hidden behind a delete marker; ` +
+        'its locked version stays in the bucket until its retain-until date, when a lifecycle rule with NoncurrentVersionExpiration removes it (README, "Object Lock")',
+    );
   }
 
   /** A key found committed after all (a takeover completed it): it must never be removed as a leftover. */
@@ -64,7 +81,7 @@ export class DestinationLeftovers {
       // Another destination's leftover stays remembered until a backup goes there again.
       if (!parseBackupKey(bucket.destination.prefix, archiveKey)) continue;
       try {
-        await bucket.discard(archiveKey);
+        this.lockedLeftover(bucket, archiveKey, await bucket.discard(archiveKey));
         await this.redis.srem(this.key, archiveKey);
         removed.push(archiveKey);
       } catch (err) {

@@ -1,8 +1,8 @@
-import { appliedRetention, type BackupObject, type DestinationInventory, type RetentionPolicy } from '@chango/contracts';
+import { appliedRetention, objectLockOf, type BackupObject, type DestinationInventory, type RetentionPolicy } from '@chango/contracts';
 import { firstArchiveBound, newestFirst, type BackupBucket, type ListedArchive } from '@chango/s3';
 import type { Logger } from '@chango/telemetry';
 import type { LeaderLease } from './leader-lease.js';
-import { planRetention } from './retention-plan.js';
+import { planRetention, type RetentionDecision } from './retention-plan.js';
 import type { RunLedger } from './run-ledger.js';
 
 export interface RetentionContext {
@@ -21,6 +21,15 @@ export interface RetentionContext {
  * suddenly dooms thousands catches up over the next backups.
  */
 export const MAX_DELETIONS_PER_PASS = 300;
+
+/** What a retention pass did: the archives it deleted, and how many backups past the rule S3 Object Lock kept. */
+export interface RetentionOutcome {
+  deleted: string[];
+  keptLocked: number;
+}
+
+/** At most this many keys of locked backups go into the pass's log line (the count is whole). */
+const LOGGED_LOCKED_KEYS = 20;
 
 /** Per destination: where the counting walk stands, and what it counted so far. */
 interface Walk {
@@ -52,8 +61,14 @@ const walks = new Map<string, Walk>();
  * long when a newer one lies between the window and the walk (keeping more is
  * the safe side). Lists, plans, confirms the lease, deletes. A failure here is
  * logged and leaves the new backup standing: returns the deleted keys.
+ *
+ * With S3 Object Lock, a backup the rule dooms but whose lock has certainly
+ * not expired is not even tried (retention-plan.ts, lockedAtLeastUntil), one
+ * the destination refuses as locked is kept whole (BackupBucket.remove
+ * deletes versions, archive first); both are counted and logged as kept with
+ * reason "locked", and deleted by a later pass once their date has passed.
  */
-export async function applyRetention(bucket: BackupBucket, ctx: RetentionContext): Promise<string[]> {
+export async function applyRetention(bucket: BackupBucket, ctx: RetentionContext): Promise<RetentionOutcome> {
   const { destination } = bucket;
   const applied = appliedRetention(destination.retention);
   try {
@@ -65,18 +80,34 @@ export async function applyRetention(bucket: BackupBucket, ctx: RetentionContext
     const seen = new Map<string, ListedArchive>();
     for (const archive of [...(newest?.archives ?? []), ...(walked?.archives ?? [])]) seen.set(archive.key, archive);
     const archives = [...seen.values()].sort(newestFirst);
-    const doomed = await planDeletions(bucket, archives, applied.rule, ctx.keep);
+    const { doomed, locked } = await planDeletions(bucket, archives, applied.rule, ctx.keep);
 
     let deleted: string[] = [];
+    const keptLocked = [...locked];
     if (doomed.length > 0) {
       if (await ctx.lease.confirm()) {
-        await bucket.remove(doomed.map((decision) => decision.key));
-        for (const decision of doomed) ctx.log.info({ key: decision.key, reasons: decision.reasons }, 'retention: deleted backup');
-        await ctx.ledger.recordRetentionDeletions(doomed.length);
-        deleted = doomed.map((decision) => decision.key);
+        const removal = await bucket.remove(doomed.map((decision) => decision.key));
+        const gone = new Set(removal.deleted);
+        for (const decision of doomed) if (gone.has(decision.key)) ctx.log.info({ key: decision.key, reasons: decision.reasons }, 'retention: deleted backup');
+        for (const key of removal.locked) {
+          keptLocked.push({ key, reasons: ['locked: the destination refused to delete it (AccessDenied: Object Lock still holds it, or the access key lacks s3:DeleteObjectVersion)'] });
+        }
+        for (const key of removal.lingering) {
+          ctx.log.warn({ key }, 'retention: this object of a deleted backup is still under Object Lock: hidden behind a delete marker, its version stays until its retain-until date (a lifecycle rule with NoncurrentVersionExpiration removes it then)');
+        }
+        for (const { key, reason } of removal.failed) ctx.log.error({ key, err: reason }, 'retention: the destination refused to delete this backup: left in place');
+        await ctx.ledger.recordRetentionDeletions(removal.deleted.length);
+        deleted = removal.deleted;
       } else {
         ctx.log.warn({ wouldDelete: doomed.length }, 'retention skipped: this worker is no longer the leader');
       }
+    }
+
+    if (keptLocked.length > 0) {
+      ctx.log.info(
+        { keptLocked: keptLocked.length, reason: 'locked', keys: keptLocked.slice(0, LOGGED_LOCKED_KEYS).map((decision) => decision.key), reasons: keptLocked[0]?.reasons },
+        'retention: kept backup(s) past the rule: S3 Object Lock still holds them; a later pass deletes them once their retention has passed',
+      );
     }
 
     const gone = new Set(deleted);
@@ -93,10 +124,10 @@ export async function applyRetention(bucket: BackupBucket, ctx: RetentionContext
         walks.set(walkId, { ...counted, next: walked.next });
       }
     }
-    return deleted;
+    return { deleted, keptLocked: keptLocked.length };
   } catch (err) {
     ctx.log.error({ err: (err as Error).message }, 'retention failed: old backups were left in place (the new one is committed)');
-    return [];
+    return { deleted: [], keptLocked: 0 };
   }
 }
 
@@ -111,11 +142,12 @@ async function newestKept(bucket: BackupBucket, rule: RetentionPolicy) {
 }
 
 /**
- * What to delete among the archives seen (newest first). First planned as if
- * none had passed a drill; only when a doomed one has a drill record are
- * records read, newest first, until one that passed — the one spared.
+ * What to delete among the archives seen (newest first), and what the rule
+ * would delete but Object Lock still holds. First planned as if none had
+ * passed a drill; only when a doomed one has a drill record are records read,
+ * newest first, until one that passed — the one spared.
  */
-async function planDeletions(bucket: BackupBucket, archives: readonly ListedArchive[], rule: RetentionPolicy, keep: string) {
+async function planDeletions(bucket: BackupBucket, archives: readonly ListedArchive[], rule: RetentionPolicy, keep: string): Promise<{ doomed: RetentionDecision[]; locked: RetentionDecision[] }> {
   const objects: BackupObject[] = archives.map((archive) => ({
     key: archive.key,
     size: archive.size,
@@ -125,20 +157,27 @@ async function planDeletions(bucket: BackupBucket, archives: readonly ListedArch
     complete: archive.sidecar !== null,
     verify: null,
   }));
-  const plan = () => planRetention(objects, rule, bucket.destination.prefix, new Date()).remove.filter((decision) => decision.key !== keep);
-  let doomed = plan();
+  const lock = objectLockOf(bucket.destination);
+  const now = new Date();
+  const plan = () => {
+    const planned = planRetention(objects, rule, bucket.destination.prefix, now, lock);
+    return { doomed: planned.remove.filter((decision) => decision.key !== keep), locked: planned.keep.filter((decision) => decision.lockedUntil !== undefined) };
+  };
+  let planned = plan();
   const byKey = new Map(archives.map((archive) => [archive.key, archive]));
-  if (doomed.some((decision) => byKey.get(decision.key)?.verifyRecord)) {
+  // A locked one may be the newest that passed a drill: kept for that, not counted as kept by the lock.
+  if ([...planned.doomed, ...planned.locked].some((decision) => byKey.get(decision.key)?.verifyRecord)) {
     for (const object of objects) {
       const archive = byKey.get(object.key);
       if (!archive?.verifyRecord || !object.complete) continue;
       object.verify = (await bucket.describe([archive]))[0]?.verify ?? null;
       if (object.verify?.ok) break;
     }
-    doomed = plan();
+    planned = plan();
   }
+  const { doomed, locked } = planned;
   // Oldest first (keys sort by time), so a capped pass takes the oldest and the rest follow in later passes.
-  return doomed.sort((a, b) => (a.key < b.key ? -1 : 1)).slice(0, MAX_DELETIONS_PER_PASS);
+  return { doomed: doomed.sort((a, b) => (a.key < b.key ? -1 : 1)).slice(0, MAX_DELETIONS_PER_PASS), locked };
 }
 
 function count(so: Omit<Walk, 'next'>, archives: readonly ListedArchive[]): Omit<Walk, 'next'> {

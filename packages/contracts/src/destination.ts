@@ -86,6 +86,23 @@ export type ArchiveEncryption = z.infer<typeof encryption>;
 
 export const ADDRESSING_STYLES = ['path', 'virtual-hosted'] as const;
 
+export const OBJECT_LOCK_MODES = ['GOVERNANCE', 'COMPLIANCE'] as const;
+/** The longest Object Lock retention accepted: 100 years (S3 itself allows more; nobody needs it for a backup). */
+export const OBJECT_LOCK_MAX_DAYS = 36_500;
+
+/**
+ * S3 Object Lock on every archive, sidecar and drill record written: each is
+ * retained (WORM) in `mode` for `days` from when it is written. The bucket
+ * must have been created with Object Lock enabled (checked when saved).
+ * GOVERNANCE can be lifted by a principal with s3:BypassGovernanceRetention;
+ * COMPLIANCE by nobody, the root account included, until the date passes.
+ */
+const objectLock = z.strictObject({
+  mode: z.enum(OBJECT_LOCK_MODES),
+  days: z.number().int().min(1, 'must be at least 1 day').max(OBJECT_LOCK_MAX_DAYS, `must be at most ${OBJECT_LOCK_MAX_DAYS} days (100 years)`),
+});
+export type ObjectLock = z.infer<typeof objectLock>;
+
 const sharedFields = {
   endpoint,
   region,
@@ -98,6 +115,8 @@ const sharedFields = {
   retention: retention.nullable().optional(),
   addressing: z.enum(ADDRESSING_STYLES).optional(),
   encryption: encryption.nullable().optional(),
+  /** null or left out: no Object Lock. */
+  objectLock: objectLock.nullable().optional(),
 };
 
 /**
@@ -123,6 +142,8 @@ const s3CopyFields = {
   sse: z.enum(SSE_MODES).optional(),
   retention: retention.nullable().optional(),
   addressing: z.enum(ADDRESSING_STYLES).optional(),
+  /** null or left out: no Object Lock at the copy. */
+  objectLock: objectLock.nullable().optional(),
 };
 
 /** A second copy in a local directory (archives in YYYY-MM/ folders by their time), with its own retention. */
@@ -179,6 +200,8 @@ export const BackupDestinationSchema = z.strictObject({
   encryption: encryption.nullable().default(null),
   // Destinations stored before second copies existed have none.
   copy: CopyTargetSchema.nullable().default(null),
+  // Destinations stored before Object Lock existed have none: absent reads as off (see objectLockOf).
+  objectLock: objectLock.nullable().optional(),
 });
 export type BackupDestination = z.infer<typeof BackupDestinationSchema>;
 
@@ -216,18 +239,23 @@ export interface DestinationRevision {
 /** The second copy as it may leave the worker: an S3 copy without its secret's value. */
 export type PublicCopyTarget = Extract<CopyTarget, { type: 'directory' }> | (Omit<S3CopyTarget, 'secretKey'> & { secretKeySet: true });
 
-/** What may leave the worker: the destination without the secrets' values. */
-export type PublicDestination = Omit<BackupDestination, 'secretKey' | 'copy'> & { copy: PublicCopyTarget | null; secretKeySet: true };
+/** What may leave the worker: the destination without the secrets' values (and Object Lock always spelled out, null for off). */
+export type PublicDestination = Omit<BackupDestination, 'secretKey' | 'copy' | 'objectLock'> & { copy: PublicCopyTarget | null; objectLock: ObjectLock | null; secretKeySet: true };
 
 export function toPublicDestination(destination: BackupDestination): PublicDestination {
   const { secretKey: _secret, copy, ...rest } = destination;
-  return { ...rest, copy: copy ? toPublicCopyTarget(copy) : null, secretKeySet: true };
+  return { ...rest, copy: copy ? toPublicCopyTarget(copy) : null, objectLock: objectLockOf(destination), secretKeySet: true };
 }
 
 function toPublicCopyTarget(copy: CopyTarget): PublicCopyTarget {
   if (copy.type === 'directory') return copy;
   const { secretKey: _secret, ...rest } = copy;
   return { ...rest, secretKeySet: true };
+}
+
+/** The destination's Object Lock, or null when it has none (never set, or stored before the field existed). */
+export function objectLockOf(destination: Pick<BackupDestination, 'objectLock'>): ObjectLock | null {
+  return destination.objectLock ?? null;
 }
 
 /**
@@ -265,6 +293,7 @@ export function resolveDestination(update: DestinationUpdateWithoutSecrets, secr
     retention: update.retention ?? null,
     addressing: update.addressing ?? 'path',
     encryption: update.encryption ?? null,
+    objectLock: update.objectLock ?? null,
     secretKey,
   });
 }

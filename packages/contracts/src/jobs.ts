@@ -79,6 +79,12 @@ export interface BackupResult {
   nodeId: string;
   /** Keys retention removed after this backup (archives; their sidecars went with them). */
   retentionDeleted: string[];
+  /**
+   * Backups retention would have removed after this backup but kept because
+   * S3 Object Lock still holds them (reason "locked"): deleted by a later
+   * pass once their retention has passed. 0 without Object Lock.
+   */
+  retentionKeptLocked: number;
   writerPauseMs: number;
   startedAt: string;
   finishedAt: string;

@@ -16,7 +16,9 @@ export function fieldErrors(error: z.ZodError): FieldError[] {
     if (issue.code === 'invalid_type') {
       // zod says "Invalid input: expected string, received undefined"; say it the way an operator reads it.
       const missing = /received undefined/.test(issue.message);
-      return [{ field: path || '(body)', message: missing ? 'is required' : `must be ${article(issue.expected)} ${issue.expected}` }];
+      // zod 4 reports 1.5 for an .int() as expected 'int': a whole number, in words.
+      const expected = issue.expected === 'int' ? 'whole number' : issue.expected;
+      return [{ field: path || '(body)', message: missing ? 'is required' : `must be ${article(expected)} ${expected}` }];
     }
     return [{ field: path || '(body)', message: issue.message }];
   });

@@ -1,6 +1,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type { Client } from 'minio';
 import {
+  objectLockOf,
   parseBackupKey,
   parseSidecar,
   sidecarBody,
@@ -8,6 +9,7 @@ import {
   verifyRecordKey,
   type BackupDestination,
   type BackupObject,
+  type ObjectLock,
   type VerificationRecord,
 } from '@chango/contracts';
 import { seekNewest, walkPage, type ListedArchive, type ListedObject, type ListRequest, type SeekHint, type SeekRequest, type SeekResult, type WalkPage } from './archive-listing.js';
@@ -16,6 +18,8 @@ import { createS3Client, sseHeaders, UPLOAD_PART_BYTES } from './client.js';
 import { describeS3Error, S3Failure } from './errors.js';
 import { mapLimited } from './map-limited.js';
 import { BoundedLru } from './bounded-lru.js';
+import { contentMd5, objectLockHeaders, retainUntil, saysObjectLockEnabled } from './object-lock.js';
+import { purgeVersions, type ObjectVersion, type PurgeOutcome, type Refusal } from './version-purge.js';
 import { resolveS3Timeouts, S3TimeoutError, transferDeadlineMs, type S3Timeouts } from './timeouts.js';
 
 /** User metadata on every archive (minio sends them as x-amz-meta-…; statObject gives them back without the prefix). */
@@ -54,6 +58,24 @@ export interface BackupBucketOptions {
   /** Bounds of every call; the defaults (DEFAULT_S3_TIMEOUTS) for any left out. */
   timeouts?: Partial<S3Timeouts>;
 }
+
+/** What retention's deletion of backups did (see BackupBucket.remove). */
+export interface RemovalOutcome {
+  /** Archives removed, with their sidecars and drill records. */
+  deleted: string[];
+  /** Archives Object Lock kept: the destination refused to delete a version of them as locked. Left whole. */
+  locked: string[];
+  /** Sidecars and drill records of deleted archives that are still locked: hidden behind a delete marker until their date passes. */
+  lingering: string[];
+  /** Archives the destination refused to delete for another reason, in words. */
+  failed: { key: string; reason: string }[];
+}
+
+/** Whether a bucket has Object Lock enabled; when not, what the destination answered (for the words of the refusal). */
+export type ObjectLockStatus = { enabled: true } | { enabled: false; answer: string };
+
+/** Codes that say a version to delete is already gone (deleted meanwhile): nothing was refused. */
+const ALREADY_GONE = new Set(['NoSuchKey', 'NoSuchVersion']);
 
 /** How one call is made: whether its request carries the SSE header (a refusal then names SSE). */
 interface CallOptions {
@@ -130,6 +152,11 @@ export class BackupBucket {
     return this.destination.bucket;
   }
 
+  /** The destination's Object Lock, null when it has none. */
+  get objectLock(): ObjectLock | null {
+    return objectLockOf(this.destination);
+  }
+
   /** Which backups these are (endpoint, bucket, prefix): what this process remembers of them is kept under it. */
   get destinationId(): string {
     return `${this.destination.endpoint}\u0000${this.bucket}\u0000${this.destination.prefix}`;
@@ -192,8 +219,12 @@ export class BackupBucket {
 
   /**
    * Makes an uploaded archive a backup: reads it back (size and stored
-   * checksum must be what was sent), then writes the sidecar `<key>.sha256` —
-   * last, as the commit marker.
+   * checksum must be what was sent), locks the version read back when the
+   * destination has Object Lock (PutObjectRetention: see object-lock.ts for
+   * why not headers on the upload), then writes the sidecar `<key>.sha256` —
+   * last, as the commit marker, under the same lock. So every committed backup
+   * is locked, and an attempt that fails before this point leaves an archive
+   * that is not (its leftover can be deleted for real).
    */
   async commit(key: string, expected: ArchiveFacts): Promise<void> {
     const stored = await this.call(`reading back ${key}`, () => this.client.statObject(this.bucket, key));
@@ -206,10 +237,38 @@ export class BackupBucket {
         'ReadBackMismatch',
       );
     }
-    const body = sidecarBody(key, expected.sha256);
+    const lock = this.objectLock;
+    if (lock) {
+      const retention = { mode: lock.mode, retainUntilDate: retainUntil(lock, new Date()).toISOString(), ...(stored.versionId ? { versionId: stored.versionId } : {}) };
+      await this.call(`locking ${key} (Object Lock ${lock.mode} for ${lock.days} days)`, () =>
+        this.client.putObjectRetention(this.bucket, key, retention as Parameters<Client['putObjectRetention']>[2]),
+      );
+    }
+    await this.putSmall(sidecarKey(key), sidecarBody(key, expected.sha256), 'text/plain', `writing the sidecar ${sidecarKey(key)}`);
+  }
+
+  /**
+   * One small object (a sidecar, a drill record) in one signed PUT, with the
+   * SSE header, Content-MD5 and, when the destination has Object Lock, the
+   * lock headers: minio-js's putObject would turn those into user metadata.
+   */
+  private async putSmall(objectKey: string, text: string, contentType: string, operation: string): Promise<void> {
+    const body = Buffer.from(text);
+    const lock = this.objectLock;
+    const headers = {
+      'Content-Type': contentType,
+      'Content-MD5': contentMd5(body),
+      ...sseHeaders(this.destination.sse),
+      ...(lock ? objectLockHeaders(lock, new Date()) : {}),
+    };
     await this.call(
-      `writing the sidecar ${sidecarKey(key)}`,
-      () => this.client.putObject(this.bucket, sidecarKey(key), Buffer.from(body), Buffer.byteLength(body), { 'Content-Type': 'text/plain', ...sseHeaders(this.destination.sse) }),
+      operation,
+      async () => {
+        const response = await this.client.makeRequestAsync({ method: 'PUT', bucketName: this.bucket, objectName: objectKey, headers }, body);
+        for await (const _chunk of response) {
+          // drained: the call ends with the response
+        }
+      },
       { carriesSse: true },
     );
   }
@@ -219,8 +278,13 @@ export class BackupBucket {
    * multipart upload of it. Missing pieces are fine; a destination that does
    * not answer or refuses is not: that throws an S3Failure (after at most one
    * call timeout: both removals run at once, each bounded).
+   *
+   * With Object Lock, the versions are deleted (a delete by key would only add
+   * a marker); a version still locked (the attempt failed after its archive
+   * was locked) is not fought: it is hidden behind a delete marker and stays
+   * until its retain-until date. Returns the keys left that way.
    */
-  async discard(key: string): Promise<void> {
+  async discard(key: string): Promise<{ lockedVersionsLeft: string[] }> {
     const outcomes = await Promise.allSettled([
       this.call(`aborting the multipart upload of ${key}`, async () => {
         // minio's findUploadId gives the newest incomplete upload of the key; a key is never reused, but be thorough.
@@ -232,28 +296,106 @@ export class BackupBucket {
           });
         }
       }),
-      this.call(`deleting ${key} and its sidecar`, async () => {
-        const errors = await this.client.removeObjects(this.bucket, [key, sidecarKey(key), verifyRecordKey(key)]);
-        const failed = errors.filter((e) => e && typeof e === 'object' && 'Code' in e && (e as { Code?: string }).Code !== 'NoSuchKey');
-        if (failed.length > 0) throw new S3Failure('other', `deleting ${key} from bucket ${this.bucket}: the endpoint refused ${failed.length} deletion(s): ${JSON.stringify(failed).slice(0, 300)}`, false, 'DeleteFailed');
-      }),
+      this.objectLock
+        ? this.purge([key], 'hide').then((purged) => {
+            const failed = purged.failed[0];
+            if (failed) throw this.refusedDeletion(`deleting ${key} and its sidecar`, [failed.refusal], false);
+            return [...purged.hidden, ...purged.lingering];
+          })
+        : this.call(`deleting ${key} and its sidecar`, async () => {
+            const errors = await this.client.removeObjects(this.bucket, [key, sidecarKey(key), verifyRecordKey(key)]);
+            const failed = errors.filter((e) => e && typeof e === 'object' && 'Code' in e && (e as { Code?: string }).Code !== 'NoSuchKey');
+            if (failed.length > 0) throw new S3Failure('other', `deleting ${key} from bucket ${this.bucket}: the endpoint refused ${failed.length} deletion(s): ${JSON.stringify(failed).slice(0, 300)}`, false, 'DeleteFailed');
+            return [];
+          }),
     ]);
     const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     if (failed) throw failed.reason;
+    const removal = outcomes[1];
+    return { lockedVersionsLeft: removal.status === 'fulfilled' ? removal.value : [] };
   }
 
   /**
    * Deletes backups for retention: each archive with its sidecar and drill
    * record. Only keys that parse as our archives under the prefix are
    * accepted — anything else is a bug upstream and is refused, not deleted.
+   *
+   * Without Object Lock: one DeleteObjects request by key; a refusal throws.
+   * With it, the bucket is versioned and deleting by key would free nothing:
+   * each backup's versions are listed (one request per backup) and deleted by
+   * version id (version-purge.ts). One the destination refuses as locked is
+   * kept whole and reported in `locked`, not as a failure.
    */
-  async remove(keys: readonly string[]): Promise<void> {
+  async remove(keys: readonly string[]): Promise<RemovalOutcome> {
     const foreign = keys.filter((key) => !parseBackupKey(this.destination.prefix, key));
     if (foreign.length > 0) throw new Error(`refusing to delete objects that are not chango backups under '${this.destination.prefix}': ${foreign.join(', ')}`);
+    if (keys.length === 0) return { deleted: [], locked: [], lingering: [], failed: [] };
+    if (this.objectLock) {
+      const purged = await this.purge(keys, 'keep');
+      return {
+        deleted: purged.deleted,
+        locked: purged.locked,
+        lingering: purged.lingering,
+        failed: purged.failed.map(({ key, refusal }) => ({ key, reason: this.refusedDeletion(`deleting old backup ${key}`, [refusal], true).message })),
+      };
+    }
     const objects = keys.flatMap((key) => [key, sidecarKey(key), verifyRecordKey(key)]);
     const errors = await this.call(`deleting ${keys.length} old backup(s)`, () => this.client.removeObjects(this.bucket, objects));
     const failed = errors.filter((e) => e && typeof e === 'object' && 'Code' in e && (e as { Code?: string }).Code !== 'NoSuchKey');
     if (failed.length > 0) throw new S3Failure('other', `deleting old backups from bucket ${this.bucket}: the endpoint refused ${failed.length} deletion(s): ${JSON.stringify(failed).slice(0, 300)}`, true, 'DeleteFailed');
+    return { deleted: [...keys], locked: [], lingering: [], failed: [] };
+  }
+
+  /** Every version of these backups deleted, each request a bounded call (see version-purge.ts). */
+  private purge(keys: readonly string[], whenLocked: 'keep' | 'hide'): Promise<PurgeOutcome> {
+    return purgeVersions(
+      {
+        versionsOf: (archiveKey) =>
+          this.call(`listing the versions of ${archiveKey}`, async () => {
+            // One request: a backup has three objects, each with a version or two; more than 1,000 is not ours to produce.
+            const page = await this.client.listObjectsQuery(this.bucket, archiveKey, '', { Delimiter: '', MaxKeys: 1000, IncludeVersion: true });
+            return (page.objects ?? []).flatMap((item): ObjectVersion[] => {
+              const { name, versionId, isDeleteMarker } = item as { name?: string; versionId?: string; isDeleteMarker?: boolean };
+              return name && versionId ? [{ key: name, versionId, deleteMarker: isDeleteMarker === true }] : [];
+            });
+          }),
+        deleteVersions: (versions) =>
+          this.call(`deleting ${versions.length} object version(s)`, async () =>
+            refusalsOf(await this.client.removeObjects(this.bucket, versions.map((version) => ({ name: version.key, versionId: version.versionId })))),
+          ),
+        hide: (objectKeys) => this.call(`hiding ${objectKeys.length} locked object(s) behind delete markers`, async () => refusalsOf(await this.client.removeObjects(this.bucket, [...objectKeys]))),
+      },
+      keys,
+      { siblingsOf: (key) => [sidecarKey(key), verifyRecordKey(key)], whenLocked },
+    );
+  }
+
+  /** A deletion the destination refused, in words: a lock refusal says that it may also be a missing permission. */
+  private refusedDeletion(operation: string, refusals: readonly Refusal[], retryable: boolean): S3Failure {
+    const first = refusals[0];
+    const what = first ? `${first.key}${first.versionId ? ` (version ${first.versionId})` : ''}: ${first.code}${first.message && first.message !== first.code ? ` ${first.message}` : ''}` : 'no reason given';
+    return new S3Failure('other', `S3 endpoint ${this.destination.endpoint} refused ${operation} in bucket "${this.bucket}": ${what}`, retryable, first?.code ?? 'DeleteFailed');
+  }
+
+  /**
+   * Whether the bucket has Object Lock enabled (GetObjectLockConfiguration),
+   * bounded like every call. A bucket made without it answers with an error
+   * (ObjectLockConfigurationNotFoundError on AWS, MinIO and RGW; other servers
+   * differ, and some answers awscli cannot even parse): any answer other than
+   * "Enabled" that is not a failure to reach or use the bucket (unreachable,
+   * timeout, credentials, permission, no such bucket: those throw) counts as
+   * not enabled, and the answer is given back for the words.
+   */
+  async objectLockStatus(): Promise<ObjectLockStatus> {
+    try {
+      // Its typings offer a void overload first (the callback form); the promise form is the one called.
+      const read = this.client.getObjectLockConfig.bind(this.client) as (bucketName: string) => Promise<unknown>;
+      const answer = await this.call(`reading the Object Lock configuration of bucket "${this.bucket}"`, () => read(this.bucket));
+      return saysObjectLockEnabled(answer) ? { enabled: true } : { enabled: false, answer: 'a configuration without ObjectLockEnabled: Enabled' };
+    } catch (err) {
+      if (err instanceof S3Failure && (err.kind === 'other' || err.kind === 'not-found') && !err.retryable) return { enabled: false, answer: err.code };
+      throw err;
+    }
   }
 
   /**
@@ -302,14 +444,9 @@ export class BackupBucket {
     return out;
   }
 
-  /** Writes the outcome of a restore drill beside the archive. */
+  /** Writes the outcome of a restore drill beside the archive (under the destination's Object Lock, if any). */
   async recordVerification(record: VerificationRecord): Promise<void> {
-    const body = `${JSON.stringify(record, null, 2)}\n`;
-    await this.call(
-      `writing ${verifyRecordKey(record.key)}`,
-      () => this.client.putObject(this.bucket, verifyRecordKey(record.key), Buffer.from(body), Buffer.byteLength(body), { 'Content-Type': 'application/json', ...sseHeaders(this.destination.sse) }),
-      { carriesSse: true },
-    );
+    await this.putSmall(verifyRecordKey(record.key), `${JSON.stringify(record, null, 2)}\n`, 'application/json', `writing ${verifyRecordKey(record.key)}`);
   }
 
   /** Aborts incomplete multipart uploads of our archives under the prefix (left by a crashed worker). Returns their keys. */
@@ -552,4 +689,14 @@ export class BackupBucket {
     const sse = carriesSse && this.destination.sse !== 'none' ? this.destination.sse : undefined;
     return describeS3Error(err, { endpoint: this.destination.endpoint, bucket: this.bucket, accessKey: this.destination.accessKey, operation, ...(sse ? { sse } : {}) });
   }
+}
+
+/** The entries of a DeleteObjects answer that refused something (a version already gone is not a refusal). */
+function refusalsOf(errors: readonly unknown[]): Refusal[] {
+  return errors.flatMap((entry): Refusal[] => {
+    if (!entry || typeof entry !== 'object') return [];
+    const { Key, VersionId, Code, Message } = entry as { Key?: string; VersionId?: string; Code?: string; Message?: string };
+    if (!Code || ALREADY_GONE.has(Code)) return [];
+    return [{ key: Key ?? '', ...(VersionId ? { versionId: VersionId } : {}), code: Code, message: Message ?? '' }];
+  });
 }
