@@ -48,7 +48,7 @@ export async function writeSyntheticBackups(s3: Minio.Client, bucket: string, op
     if (options.uncommitted?.has(i)) return;
     puts.push(put(sidecarKey(key), Buffer.from(sidecarBody(key, sha256))));
     if (options.verifiedEvery && i % options.verifiedEvery === 0) {
-      const record: VerificationRecord = { key, ok: true, kind: 'restore', verifiedAt: new Date().toISOString(), durationMs: 1, nodeId: 'synthetic', sha256, records: { kms: 1, iam: 1, metadata: 1 }, error: null };
+      const record: VerificationRecord = { key, ok: true, kind: 'restore', source: 'primary', verifiedAt: new Date().toISOString(), durationMs: 1, nodeId: 'synthetic', sha256, records: { kms: 1, iam: 1, metadata: 1 }, error: null };
       puts.push(put(verifyRecordKey(key), Buffer.from(JSON.stringify(record))));
     }
   });

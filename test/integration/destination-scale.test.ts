@@ -109,7 +109,7 @@ describe('a destination with many backups (Ceph RGW): pages, the newest complete
     const bucket = await bucketWith(null);
     const keys = await writeSyntheticBackups(s3, bucket.bucket, { prefix: PREFIX, count: 40, newest: new Date(), spacingMs: HOUR });
     const drilled = keys[5]!;
-    const record: VerificationRecord = { key: drilled, ok: true, kind: 'restore', verifiedAt: new Date().toISOString(), durationMs: 1, nodeId: 'test', sha256: 'a'.repeat(64), records: { kms: 1, iam: 1, metadata: 1 }, error: null };
+    const record: VerificationRecord = { key: drilled, ok: true, kind: 'restore', source: 'primary', verifiedAt: new Date().toISOString(), durationMs: 1, nodeId: 'test', sha256: 'a'.repeat(64), records: { kms: 1, iam: 1, metadata: 1 }, error: null };
     await s3.putObject(bucket.bucket, verifyRecordKey(drilled), Buffer.from(JSON.stringify(record)));
 
     const { deleted } = await applyRetention(bucket, { lease, ledger, log: silent, keep: keys.at(-1)! });

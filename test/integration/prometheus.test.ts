@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import type { BackupResult } from '@chango/contracts';
+import type { BackupResult, BackupStatus } from '@chango/contracts';
 import { SuiteScope, tempDir, waitFor, type CleanupScope } from '../../testkit/fixtures.js';
 import { SAFETY_NET_MS, settled, withinLoad } from '../../testkit/liveness.js';
 import { API, REPO_ROOT, RunningProcess } from '../../testkit/processes.js';
@@ -65,22 +65,38 @@ describe('metrics, alert rules and the dashboard against promtool and a real Pro
   const twoReplicas = async (t: CleanupScope) => {
     const scope = new SuiteScope();
     t.after(() => scope.run());
-    const stack = await Stack.start(scope, { users: 3, components: 50, env: { CHANGO_VERIFY_SCHEDULED: 'false' } });
+    const stack = await Stack.start(scope, { users: 3, components: 50, env: { CHANGO_VERIFY_SCHEDULED: 'false', CHANGO_BACKUP_ATTEMPTS: '2', CHANGO_BACKUP_BACKOFF_MS: '300' } });
     const replica = RunningProcess.start(API, stack.env);
     scope.after(() => replica.stop());
     await replica.waitForOutput('api listening');
     return { stack, replicaUrl: replica.listeningUrl() };
   };
 
-  /** A destination saved (a daily schedule, keep 5), one backup made through the api, and its drill run to completion. */
+  /** The copy of `key` at `label` to have ended (committed or failed for good): work of its own, the safety net bounds it. */
+  const copyEnded = (stack: Stack, label: string, key: string) =>
+    waitFor(`the copy of ${key} to ${label}`, async () => {
+      const target = (await stack.request<BackupStatus>('GET', '/admin/api/backup/status')).body.lastCopy.find((t) => t.destination === label);
+      return target && (target.lastSuccess?.key === key || target.lastFailure?.key === key) ? target : undefined;
+    }, SAFETY_NET_MS, 250);
+
+  /**
+   * A destination saved (a daily schedule, keep 5, a second copy in a local directory), one backup made through
+   * the api, its copy committed and its drill run to completion.
+   */
   const backupAndDrill = async (stack: Stack): Promise<BackupResult> => {
     const bucket = await createTestBucket(rgw);
+    const copyDir = join(stack.dir, 'offline-copy');
+    await mkdir(copyDir);
     const put = await stack.request('PUT', '/admin/api/backup/config', {
-      body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey, schedule: '0 3 * * *', retention: { keepLast: 5 } },
+      body: {
+        endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey,
+        schedule: '0 3 * * *', retention: { keepLast: 5 }, copy: { type: 'directory', path: copyDir },
+      },
     });
     assert.equal(put.status, 200);
     const made = await stack.request<BackupResult>('POST', '/admin/api/backup/run');
     assert.equal(made.status, 200, JSON.stringify(made.body));
+    assert.equal((await copyEnded(stack, `file://${copyDir}`, made.body.key)).lastFailure, null);
     const drill = await stack.request<{ statusUrl: string }>('POST', '/admin/api/backup/verify', { body: { key: made.body.key } });
     await waitFor('the drill', async () => ((await stack.request<{ state: string }>('GET', drill.body.statusUrl)).body.state === 'completed' ? true : undefined), SAFETY_NET_MS, 250);
     return made.body;
@@ -90,7 +106,7 @@ describe('metrics, alert rules and the dashboard against promtool and a real Pro
 
   test('the rules pass promtool check rules, and promtool test rules shows each alert firing when it should', async () => {
     const checked = await run('promtool', ['check', 'rules', RULES]);
-    assert.match(checked.stdout, /SUCCESS: 9 rules found/);
+    assert.match(checked.stdout, /SUCCESS: 11 rules found/);
     const tested = await run('promtool', ['test', 'rules', 'chango-backup.rules.test.yml'], { cwd: join(REPO_ROOT, 'test/prometheus') });
     assert.match(tested.stdout, /SUCCESS/);
   });
@@ -157,7 +173,7 @@ describe('metrics, alert rules and the dashboard against promtool and a real Pro
 
     // Alert expressions are comparisons, empty while all is well. With `bool` they answer 0 or 1 for every
     // series they compare: data there shows their operands exist and match, whatever the alert's state.
-    assert.equal(alertRules.length, 4);
+    assert.equal(alertRules.length, 5);
     for (const { rule, comparison } of comparisons) {
       assert.notEqual(comparison, rule.expr, `${rule.alert}: one comparison in ${rule.expr}`);
       const result = (await query(comparison)) as { value: [number, string] }[];
@@ -168,13 +184,30 @@ describe('metrics, alert rules and the dashboard against promtool and a real Pro
     // Every alert's expression evaluates without error (firing or not).
     const ruleState = (await (await fetch(`${api}/rules`)).json()) as { data: { groups: { rules: { name: string; type: string; health: string; lastError?: string }[] }[] } };
     const alerts = ruleState.data.groups.flatMap((g) => g.rules).filter((r) => r.type === 'alerting');
-    assert.deepEqual(alerts.map((a) => a.name).sort(), ['ChangoBackupFailingRepeatedly', 'ChangoBackupLastVerifyFailed', 'ChangoBackupNoLeader', 'ChangoBackupNoRecentSuccess']);
+    assert.deepEqual(alerts.map((a) => a.name).sort(), ['ChangoBackupCopyFailing', 'ChangoBackupFailingRepeatedly', 'ChangoBackupLastVerifyFailed', 'ChangoBackupNoLeader', 'ChangoBackupNoRecentSuccess']);
     for (const alert of alerts) assert.equal(alert.health, 'ok', `${alert.name}: ${alert.lastError ?? ''}`);
+
 
     // The figures are the backup's, whichever replica Prometheus asked.
     const size = (await query('chango_backup_last_archive_size_bytes')) as { value: [number, string] }[];
     assert.equal(size.length, 2);
     for (const sample of size) assert.equal(Number(sample.value[1]), backup.size);
+
+    // The copy target goes away (an unmounted disk): the backup commits, the copy fails for good, and the alert's
+    // expression returns that target — within a scrape and an evaluation of the copy's final failure.
+    const unmounted = join(stack.dir, 'unmounted-disk');
+    const moved = await stack.request('PUT', '/admin/api/backup/config', {
+      body: { endpoint: rgw.endpoint, region: rgw.region, bucket: backup.bucket, prefix: 'prod/', accessKey: rgw.accessKey, schedule: '0 3 * * *', retention: { keepLast: 5 }, copy: { type: 'directory', path: unmounted } },
+    });
+    assert.equal(moved.status, 200, JSON.stringify(moved.body));
+    const next = await stack.request<BackupResult>('POST', '/admin/api/backup/run');
+    assert.equal(next.status, 200, JSON.stringify(next.body));
+    assert.notEqual((await copyEnded(stack, `file://${unmounted}`, next.body.key)).lastFailure, null);
+    const failing = await waitFor('the copy alert expression to return the target', async () => {
+      const result = (await query(alertRules.find((r) => r.alert === 'ChangoBackupCopyFailing')?.expr ?? '')) as { metric: { destination?: string } }[];
+      return result.length > 0 ? result : undefined;
+    }, withinLoad(SCRAPE_MS + EVALUATION_MS), 250);
+    assert.deepEqual(failing.map((r) => r.metric.destination), [`file://${unmounted}`], 'only the failing target, once (both replicas agree)');
   });
 
   test('after a backup and a drill, /metrics passes promtool check metrics and two replicas report the same figures', async (t) => {
@@ -192,7 +225,8 @@ describe('metrics, alert rules and the dashboard against promtool and a real Pro
     assert.match(first, /^chango_backup_verify_runs_total\{result="success"\} 1$/m);
     assert.match(first, new RegExp(`^chango_backup_leader_info\\{node_id="${stack.env.CHANGO_NODE_ID}"\\} 1$`, 'm'));
     assert.match(first, /^chango_backup_schedule_interval_seconds 86400$/m);
-    assert.match(first, /^chango_backup_queue_jobs\{queue="backup",state="completed"\} 2$/m);
+    assert.match(first, /^chango_backup_queue_jobs\{queue="backup",state="completed"\} 3$/m, 'the backup, its copy and its drill');
+    assert.match(first, /^chango_backup_copy_runs_total\{destination="file:\/\/[^"]+",result="success"\} 1$/m);
     // Cumulative buckets never decrease.
     const buckets = [...first.matchAll(/^chango_backup_duration_seconds_bucket\{le="[^"]+"\} (\d+)$/gm)].map((m) => Number(m[1]));
     assert.deepEqual(buckets, [...buckets].sort((a, b) => a - b));

@@ -27,7 +27,7 @@ async function oldBackup(s3: Minio.Client, bucket: string, day: number, verified
   await put(s3, bucket, key, `archive of day ${day}`);
   await put(s3, bucket, `${key}.sha256`, sidecarBody(key, 'b'.repeat(64)));
   if (verified) {
-    const record: VerificationRecord = { key, ok: true, kind: 'restore', verifiedAt: '2020-01-20T00:00:00.000Z', durationMs: 1, nodeId: 'old', sha256: 'b'.repeat(64), records: { kms: 1, iam: 1, metadata: 1 }, error: null };
+    const record: VerificationRecord = { key, ok: true, kind: 'restore', source: 'primary', verifiedAt: '2020-01-20T00:00:00.000Z', durationMs: 1, nodeId: 'old', sha256: 'b'.repeat(64), records: { kms: 1, iam: 1, metadata: 1 }, error: null };
     await put(s3, bucket, `${key}.verify.json`, JSON.stringify(record));
   }
   return key;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type * as Minio from 'minio';
-import type { BackupResult, BackupStatus, CopyTargetStatus } from '@chango/contracts';
+import type { BackupResult, BackupStatus, CopyTargetStatus, VerificationRecord } from '@chango/contracts';
 import { SuiteScope, tempDir, waitFor } from '../../testkit/fixtures.js';
 import { SAFETY_NET_MS } from '../../testkit/liveness.js';
 import { runCli } from '../../testkit/processes.js';
@@ -160,6 +160,23 @@ describe('a second copy of every backup, at another S3 or in a local directory (
     const unknown = await runCli(['inspect', '--dir', root, '--key', name.replace(/^chango-\d{8}/, 'chango-20200101')], env);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /no backup chango-20200101.* in /);
+
+    // The worker's drill, pointed at the copy: it reads the directory, restores, and writes its record there.
+    const asked = await stack.request<{ statusUrl: string }>('POST', '/admin/api/backup/verify', { body: { from: 'copy' } });
+    assert.equal(asked.status, 202, JSON.stringify(asked.body));
+    const drill = await waitFor('the drill from the copy', async () => {
+      const view = (await stack.request<{ state: string; result: VerificationRecord | null; failure: { message: string } | null }>('GET', asked.body.statusUrl)).body;
+      return view.state === 'completed' || view.state === 'failed' ? view : undefined;
+    }, SAFETY_NET_MS, 250);
+    assert.equal(drill.state, 'completed', drill.failure?.message);
+    assert.deepEqual({ key: drill.result?.key, ok: drill.result?.ok, kind: drill.result?.kind, source: drill.result?.source }, { key: name, ok: true, kind: 'restore', source: 'copy' });
+    assert.deepEqual(drill.result?.records, backup.records);
+    const record = JSON.parse(await readFile(join(folder, `${name}.verify.json`), 'utf8')) as VerificationRecord;
+    assert.equal(record.source, 'copy');
+    assert.equal((await stack.request<BackupStatus>('GET', '/admin/api/backup/status')).body.lastVerify?.source, 'copy');
+    const bad = await stack.request<{ fields: { field: string }[] }>('POST', '/admin/api/backup/verify', { body: { from: 'elsewhere' } });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.fields[0]?.field, 'from');
   });
 
   test('a copy target that is down fails only the copy: the primary backup is committed; status, metrics and the job say so', async (t) => {

@@ -62,9 +62,9 @@ function copyTargets(hash: Record<string, string>): CopyTargetStatus[] {
   return [...targets.values()].sort((a, b) => a.destination.localeCompare(b.destination));
 }
 
-/** Drill records written before drills had kinds were all restore drills. */
+/** Drill records written before drills had kinds were all restore drills, and all read the primary. */
 function withDrillKind(record: VerificationRecord | null): VerificationRecord | null {
-  return record ? { ...record, kind: record.kind ?? 'restore' } : null;
+  return record ? { ...record, kind: record.kind ?? 'restore', source: record.source ?? 'primary' } : null;
 }
 
 function parseJson<T>(raw: string | null): T | null {

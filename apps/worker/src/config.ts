@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { booleanSetting, integerSetting, readSharedSettings, type SharedSettings } from '@chango/contracts';
+import { booleanSetting, choiceSetting, DRILL_SOURCES, integerSetting, readSharedSettings, type DrillSource, type SharedSettings } from '@chango/contracts';
 import { s3TimeoutsFromEnv, UPLOAD_PART_BYTES, type S3Timeouts } from '@chango/s3';
 import { loadIdentityFile } from '@chango/security';
 import { DEFAULT_DATA_DIR, loadRootSecret } from '@chango/state';
@@ -37,6 +37,8 @@ export interface WorkerConfig extends SharedSettings {
   leaderLeaseMs: number;
   /** Run a restore drill after every scheduled backup. */
   verifyScheduledBackups: boolean;
+  /** Where that drill downloads the backup: the primary destination, or the second copy (CHANGO_VERIFY_SCHEDULED_FROM). */
+  verifyScheduledFrom: DrillSource;
   /** The watchdog: a backup or drill running longer is stopped and failed (0: derive from the state's size, see deadlines.ts). */
   jobDeadlineMs: number;
   jobDeadlineFloorMs: number;
@@ -59,6 +61,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     lockDurationMs: integerSetting(env, 'CHANGO_JOB_LOCK_MS', 30_000, 1_000, 600_000),
     leaderLeaseMs: integerSetting(env, 'CHANGO_LEADER_LEASE_MS', 15_000, 1_000, 120_000),
     verifyScheduledBackups: booleanSetting(env, 'CHANGO_VERIFY_SCHEDULED', true),
+    verifyScheduledFrom: choiceSetting(env, 'CHANGO_VERIFY_SCHEDULED_FROM', DRILL_SOURCES, 'primary'),
     jobDeadlineMs: integerSetting(env, 'CHANGO_JOB_DEADLINE_MS', 0, 0, 7 * 24 * 3600_000),
     jobDeadlineFloorMs: integerSetting(env, 'CHANGO_JOB_DEADLINE_FLOOR_MS', 600_000, 1_000, 24 * 3600_000),
   };

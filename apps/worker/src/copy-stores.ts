@@ -1,9 +1,9 @@
 import type { Readable } from 'node:stream';
 import { HashingCounter } from '@chango/archive';
-import { copyDestinationLabel, type BackupDestination, type CopyTarget, type S3CopyTarget } from '@chango/contracts';
+import { copyDestinationLabel, type BackupDestination, type CopyTarget, type S3CopyTarget, type VerificationRecord } from '@chango/contracts';
 
 type DirectoryCopyTarget = Extract<CopyTarget, { type: 'directory' }>;
-import { BackupBucket, type ArchiveFacts, type S3Timeouts } from '@chango/s3';
+import { BackupBucket, expectedChecksum, type ArchiveFacts, type S3Timeouts } from '@chango/s3';
 import { DirectoryArchives } from '@chango/directory-archives';
 import { applyDirectoryRetention } from './directory-retention.js';
 import { applyRetention, type RetentionContext } from './retention.js';
@@ -27,10 +27,24 @@ export interface CopyStore {
   retain(keep: string, ctx: Omit<RetentionContext, 'keep' | 'ledger'>): Promise<string[]>;
   /** Ends everything under way (a job's watchdog, SIGTERM). */
   abort(reason: Error): void;
+  /** Where the copy of the backup named `name` (chango-….tar.gz) is at this target. */
+  keyOf(name: string): string;
+  /** The newest committed copy here (its key), or undefined. */
+  newestComplete(): Promise<string | undefined>;
+  /** Opens a copy for reading, with the checksum it must have or why it cannot be trusted. */
+  open(key: string): Promise<CopyReadable>;
+  /** Writes a drill's outcome beside the copy. */
+  recordVerification(record: VerificationRecord): Promise<void>;
+}
+
+/** A copy opened for reading: its bytes, and the checksum its sidecar (and metadata) say it must have, or why not. */
+export interface CopyReadable {
+  stream: Readable;
+  expected: { sha256: string } | { problem: string };
 }
 
 /** The copy target's store; S3 calls bounded like the primary's. */
-export function openCopyStore(target: CopyTarget, options: { partBytes: number; s3Timeouts: S3Timeouts }): CopyStore {
+export function openCopyStore(target: CopyTarget, options: { partBytes?: number; s3Timeouts: S3Timeouts }): CopyStore {
   return target.type === 's3' ? new S3CopyStore(target, options) : new DirectoryCopyStore(target);
 }
 
@@ -41,8 +55,8 @@ class S3CopyStore implements CopyStore {
   readonly destination: string;
   private readonly bucket: BackupBucket;
 
-  constructor(target: S3CopyTarget, options: { partBytes: number; s3Timeouts: S3Timeouts }) {
-    this.bucket = new BackupBucket(copyAsDestination(target), { partBytes: options.partBytes, timeouts: options.s3Timeouts });
+  constructor(target: S3CopyTarget, options: { partBytes?: number; s3Timeouts: S3Timeouts }) {
+    this.bucket = new BackupBucket(copyAsDestination(target), { ...(options.partBytes ? { partBytes: options.partBytes } : {}), timeouts: options.s3Timeouts });
     this.destination = copyDestinationLabel(target);
   }
 
@@ -70,6 +84,23 @@ class S3CopyStore implements CopyStore {
 
   abort(reason: Error): void {
     this.bucket.abortInFlight(reason);
+  }
+
+  keyOf(name: string): string {
+    return this.bucket.destination.prefix + name;
+  }
+
+  async newestComplete(): Promise<string | undefined> {
+    return (await this.bucket.newestComplete())?.key;
+  }
+
+  async open(key: string): Promise<CopyReadable> {
+    const archive = await this.bucket.open(key);
+    return { stream: archive.stream, expected: expectedChecksum(archive) };
+  }
+
+  recordVerification(record: VerificationRecord): Promise<void> {
+    return this.bucket.recordVerification(record);
   }
 }
 
@@ -100,6 +131,24 @@ class DirectoryCopyStore implements CopyStore {
 
   abort(reason: Error): void {
     this.archives.abort(reason);
+  }
+
+  keyOf(name: string): string {
+    return name;
+  }
+
+  async newestComplete(): Promise<string | undefined> {
+    return (await this.archives.newestComplete())?.key;
+  }
+
+  async open(key: string): Promise<CopyReadable> {
+    const archive = await this.archives.open(key);
+    const expected = archive.sidecarSha256 ? { sha256: archive.sidecarSha256 } : { problem: `${archive.path} has no sidecar: the copy never committed, so it is not a backup` };
+    return { stream: archive.stream, expected };
+  }
+
+  recordVerification(record: VerificationRecord): Promise<void> {
+    return this.archives.recordVerification(record.key, record);
   }
 }
 

@@ -2,13 +2,17 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { HashingCounter } from '@chango/archive';
 import { parseBackupKey } from '@chango/contracts';
+
+/** Whether an archive's name (whatever folder or prefix it is under) says it is encrypted to offline recipients. */
+const isEncryptedName = (key: string): boolean => parseBackupKey('', basename(key))?.encrypted ?? false;
 import { drill } from '@chango/restore';
 import { AGE_MAGIC, looksAgeEncrypted } from '@chango/security';
 import { BackupBucket, expectedChecksum, S3Failure } from '@chango/s3';
+import { openCopyStore, type CopyReadable } from './copy-stores.js';
 import type { DrillAnswer, DrillRequest } from './drill-process.js';
 
 /**
@@ -26,10 +30,9 @@ import type { DrillAnswer, DrillRequest } from './drill-process.js';
  * other users can read; the answer leaves as one JSON line on stdout.
  */
 async function runDrill(request: DrillRequest): Promise<DrillAnswer> {
-  const bucket = new BackupBucket(request.destination, { timeouts: request.s3Timeouts });
   const { key } = request;
-  const archive = await bucket.open(key);
-  const expected = expectedChecksum(archive);
+  const archive = await openDrilled(request);
+  const { expected } = archive;
   if ('problem' in expected) {
     archive.stream.destroy();
     return { outcome: 'failed', error: expected.problem };
@@ -42,7 +45,7 @@ async function runDrill(request: DrillRequest): Promise<DrillAnswer> {
     } catch (err) {
       return { outcome: 'unavailable', retryable: true, error: `downloading ${key} failed: ${(err as Error).message}` };
     }
-    if (parseBackupKey(request.destination.prefix, key)?.encrypted && request.identities.length === 0) {
+    if (isEncryptedName(key) && request.identities.length === 0) {
       return checksumDrill(key, spool, downloaded.sha256(), expected.sha256);
     }
     const report = await drill(createReadStream(spool), request.workDir, Buffer.from(request.rootSecret, 'base64'), { expectedSha256: expected.sha256, identities: request.identities });
@@ -52,6 +55,16 @@ async function runDrill(request: DrillRequest): Promise<DrillAnswer> {
   } finally {
     await rm(spool, { force: true });
   }
+}
+
+/** The archive to drill, at the primary destination or at the second copy, with the checksum it must have. */
+async function openDrilled(request: DrillRequest): Promise<CopyReadable> {
+  if (request.from === 'copy') {
+    if (!request.destination.copy) throw new Error('no second copy is configured: there is nothing to drill from');
+    return openCopyStore(request.destination.copy, { s3Timeouts: request.s3Timeouts }).open(request.key);
+  }
+  const archive = await new BackupBucket(request.destination, { timeouts: request.s3Timeouts }).open(request.key);
+  return { stream: archive.stream, expected: expectedChecksum(archive) };
 }
 
 /**

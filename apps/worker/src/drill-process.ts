@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { BackupDestination, DrillKind, StoreCounts } from '@chango/contracts';
+import type { BackupDestination, DrillKind, DrillSource, StoreCounts } from '@chango/contracts';
 import type { S3Timeouts } from '@chango/s3';
 
 export interface DrillRequest {
   destination: BackupDestination;
+  /** Where `key` is: the primary destination, or the second copy (destination.copy). */
+  from: DrillSource;
   key: string;
   workDir: string;
   /** The worker's S3 bounds (CHANGO_S3_*), which the child does not read from its environment. */

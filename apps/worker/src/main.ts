@@ -63,7 +63,7 @@ async function main(): Promise<void> {
         [BACKUP_JOB]: (job, token) =>
           runBackup(job, token, {
             state, config, log, lease, ledger, guard, leftovers,
-            queueVerify: async (key) => void (await backupQueue.add(VERIFY_JOB, { key, requestedBy: config.nodeId }, backupJobOptions(config.retry))),
+            queueVerify: async (key) => void (await backupQueue.add(VERIFY_JOB, { key, from: config.verifyScheduledFrom, requestedBy: config.nodeId }, backupJobOptions(config.retry))),
             queueCopy: async (result) => {
               if (!replica.destination?.copy) return;
               const data: CopyJobData = { key: result.key, sha256: result.sha256, size: result.size, backupId: result.backupId, trigger: result.trigger, requestedBy: config.nodeId };

@@ -1,10 +1,12 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { parseBackupKey, type DrillKind, type VerificationRecord, type VerifyJobData } from '@chango/contracts';
+import { basename } from 'node:path';
+import { parseBackupKey, type BackupDestination, type DrillKind, type DrillSource, type VerificationRecord, type VerifyJobData } from '@chango/contracts';
 import { BackupBucket } from '@chango/s3';
 import type { ControlPlaneState } from '@chango/state';
 import type { Logger } from '@chango/telemetry';
 import type { WorkerConfig } from './config.js';
 import { jobDeadlineMs } from './deadlines.js';
+import { openCopyStore } from './copy-stores.js';
 import { drillInChildProcess } from './drill-process.js';
 import { JobInterrupted, type JobGuard } from './job-guard.js';
 import { asJobError, attemptWords, handBack, isFinalFailure } from './job-outcome.js';
@@ -50,14 +52,15 @@ export async function runVerify(job: Job<VerifyJobData, VerificationRecord>, tok
 async function drill(job: Job<VerifyJobData, VerificationRecord>, ctx: VerifyContext, signal: AbortSignal): Promise<VerificationRecord> {
   const destination = await ctx.state.metadata.backupDestination();
   if (!destination) throw new UnrecoverableError('no backup destination is configured: nothing to verify');
-  const bucket = new BackupBucket(destination, { timeouts: ctx.config.s3Timeouts });
-  signal.addEventListener('abort', () => bucket.abortInFlight(signal.reason as Error), { once: true });
-  const key = job.data.key ?? (await newestCompleteBackup(bucket));
+  const from = job.data.from ?? 'primary';
+  const place = drilledPlace(destination, from, ctx);
+  signal.addEventListener('abort', () => place.abort(signal.reason as Error), { once: true });
+  const key = job.data.key === null ? await place.newestComplete() : place.keyOf(job.data.key);
   const started = Date.now();
   await job.updateProgress({ phase: 'verify', bytesDone: 0, bytesExpected: null });
 
   const answer = await drillInChildProcess(
-    { destination, key, workDir: ctx.config.workDir, s3Timeouts: ctx.config.s3Timeouts },
+    { destination, from, key, workDir: ctx.config.workDir, s3Timeouts: ctx.config.s3Timeouts },
     { rootSecret: ctx.config.rootSecret, identities: ctx.config.ageIdentities },
     signal,
   );
@@ -71,7 +74,8 @@ async function drill(job: Job<VerifyJobData, VerificationRecord>, ctx: VerifyCon
     key,
     ok: passed,
     // A drill that failed before it knew better is counted as the drill it set out to be.
-    kind: passed ? answer.kind : drillKindFor(key, destination.prefix, ctx.config.ageIdentities),
+    kind: passed ? answer.kind : drillKindFor(key, ctx.config.ageIdentities),
+    source: from,
     verifiedAt: new Date().toISOString(),
     durationMs: Date.now() - started,
     nodeId: ctx.config.nodeId,
@@ -83,19 +87,42 @@ async function drill(job: Job<VerifyJobData, VerificationRecord>, ctx: VerifyCon
     ctx.log.info({ key, kind: outcome.kind, durationMs: outcome.durationMs }, 'checksum drill passed: the encrypted archive holds the bytes its sidecar names (no identity on this worker to restore it)');
   } else if (passed) ctx.log.info({ key, kind: outcome.kind, records: outcome.records, durationMs: outcome.durationMs }, 'restore drill passed');
   else ctx.log.error({ key, reason: outcome.error }, 'restore drill FAILED: this backup does not restore');
-  await bucket.recordVerification(outcome).catch((err: unknown) => ctx.log.error({ key, err: (err as Error).message }, 'could not write the drill record beside the backup'));
+  await place.recordVerification(outcome).catch((err: unknown) => ctx.log.error({ key, err: (err as Error).message }, 'could not write the drill record beside the backup'));
   await ctx.ledger.recordVerification(outcome);
   if (!passed) throw new UnrecoverableError(`restore drill of ${key} failed: ${outcome.error ?? 'unknown reason'}`);
   return outcome;
 }
 
 /** The drill a key gets on this worker: a restore, unless it is encrypted and the worker holds no identity. */
-function drillKindFor(key: string, prefix: string, identities: readonly string[]): DrillKind {
-  return parseBackupKey(prefix, key)?.encrypted && identities.length === 0 ? 'checksum' : 'restore';
+function drillKindFor(key: string, identities: readonly string[]): DrillKind {
+  return parseBackupKey('', basename(key))?.encrypted && identities.length === 0 ? 'checksum' : 'restore';
 }
 
-async function newestCompleteBackup(bucket: BackupBucket): Promise<string> {
-  const newest = await bucket.newestComplete();
-  if (!newest) throw new UnrecoverableError(`there is no complete backup under s3://${bucket.bucket}/${bucket.destination.prefix} to verify`);
-  return newest.key;
+/** Where a drill reads: the primary destination or the second copy — what to drill there, and where its record goes. */
+interface DrilledPlace {
+  /** Where the backup with this primary key (or copy name) is here. */
+  keyOf(key: string): string;
+  newestComplete(): Promise<string>;
+  recordVerification(record: VerificationRecord): Promise<void>;
+  abort(reason: Error): void;
+}
+
+function drilledPlace(destination: BackupDestination, from: DrillSource, ctx: VerifyContext): DrilledPlace {
+  if (from === 'copy') {
+    if (!destination.copy) throw new UnrecoverableError('a drill from the second copy was asked for, but no second copy is configured: there is nothing to drill from');
+    const store = openCopyStore(destination.copy, { s3Timeouts: ctx.config.s3Timeouts });
+    return {
+      keyOf: (key) => store.keyOf(basename(key)),
+      newestComplete: async () => (await store.newestComplete()) ?? Promise.reject(new UnrecoverableError(`there is no complete backup at the second copy ${store.destination} to verify`)),
+      recordVerification: (record) => store.recordVerification(record),
+      abort: (reason) => store.abort(reason),
+    };
+  }
+  const bucket = new BackupBucket(destination, { timeouts: ctx.config.s3Timeouts });
+  return {
+    keyOf: (key) => key,
+    newestComplete: async () => (await bucket.newestComplete())?.key ?? Promise.reject(new UnrecoverableError(`there is no complete backup under s3://${bucket.bucket}/${destination.prefix} to verify`)),
+    recordVerification: (record) => bucket.recordVerification(record),
+    abort: (reason) => bucket.abortInFlight(reason),
+  };
 }

@@ -205,8 +205,13 @@ export const BackupDestinationSchema = z.strictObject({
 });
 export type BackupDestination = z.infer<typeof BackupDestinationSchema>;
 
-/** `POST /admin/api/backup/verify` body: which backup to drill; none means the newest complete one. */
+/** Where a drill downloads the backup from: the primary destination, or the second copy. */
+export const DRILL_SOURCES = ['primary', 'copy'] as const;
+export type DrillSource = (typeof DRILL_SOURCES)[number];
+
+/** `POST /admin/api/backup/verify` body: which backup to drill (none: the newest complete one), and from where (primary by default). */
 export const VerifyRequestSchema = z.strictObject({
+  from: z.enum(DRILL_SOURCES).optional(),
   key: z
     .string()
     .max(1024)

@@ -1,4 +1,4 @@
-import type { DestinationUpdateWithoutSecrets, ObjectsPage, PublicDestination } from './destination.js';
+import type { DestinationUpdateWithoutSecrets, DrillSource, ObjectsPage, PublicDestination } from './destination.js';
 import type { AppliedRetention } from './retention.js';
 import type { SealedForWorker } from '@chango/security';
 
@@ -163,6 +163,8 @@ export interface SkippedBackup {
 export type BackupOutcome = BackupResult | SkippedBackup;
 
 export interface VerifyJobData {
+  /** Where to download it: the primary destination (default; jobs queued before this field existed) or the second copy. */
+  from?: DrillSource;
   /** The archive to drill (its sidecar must exist); null for the newest complete backup. */
   key: string | null;
   requestedBy: string;
@@ -190,6 +192,8 @@ export interface VerificationRecord {
   ok: boolean;
   /** Which drill ran (records written before drills had kinds were restore drills). */
   kind: DrillKind;
+  /** Where the drilled archive was downloaded from (records written before drills could read the copy: primary). */
+  source: DrillSource;
   verifiedAt: string;
   durationMs: number;
   /** Node id of the worker that ran the drill. */

@@ -25,6 +25,14 @@ export function booleanSetting(env: NodeJS.ProcessEnv, name: string, fallback: b
   throw new Error(`${name} must be true or false, got "${raw}"`);
 }
 
+/** Reads a setting that is one of `choices`; anything else is refused with the variable's name and the choices. */
+export function choiceSetting<T extends string>(env: NodeJS.ProcessEnv, name: string, choices: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if ((choices as readonly string[]).includes(raw)) return raw as T;
+  throw new Error(`${name} must be one of ${choices.join(', ')}, got "${raw.slice(0, 80)}"`);
+}
+
 /** The settings both the api and the worker read, parsed and validated once, by SharedSettingsSchema. */
 export interface SharedSettings {
   /** REDIS_URL: where the queues, the lease and the heartbeats live. */

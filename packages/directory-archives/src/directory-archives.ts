@@ -95,6 +95,12 @@ export class DirectoryArchives {
     }
   }
 
+  /** Writes the outcome of a drill of `name` beside it (`<name>.verify.json`), whole or not at all. */
+  async recordVerification(name: string, record: unknown): Promise<void> {
+    const folder = join(this.root, monthOf(name));
+    await writeSynced(folder, `${name}${VERIFY_SUFFIX}`, `${JSON.stringify(record, null, 2)}\n`);
+  }
+
   /** Ends every write under way with `reason` (a job's watchdog, SIGTERM). */
   abort(reason: Error): void {
     for (const stream of this.streams) stream.destroy(reason);
@@ -226,6 +232,7 @@ async function syncFile(path: string): Promise<void> {
 /** Writes a small file through a synced partial file and a rename: it is there whole or not at all. */
 async function writeSynced(folder: string, name: string, body: string): Promise<void> {
   const partial = join(folder, `.${name}.partial-${randomUUID()}`);
+  // Replacing an older drill record is a rename over it: readers see the old one or the new one.
   const handle = await open(partial, 'wx', 0o600);
   try {
     await handle.writeFile(body);

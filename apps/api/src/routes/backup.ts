@@ -11,6 +11,7 @@ import {
   VerifyRequestSchema,
   type BackupJobData,
   type VerifyJobData,
+  type DrillSource,
   type ConfigResult,
   type ObjectsResult,
 } from '@chango/contracts';
@@ -93,14 +94,17 @@ export function backupRoutes({ config, jobs, tokens, log, throttle }: BackupRout
 
   router.post(`${BASE}/verify`, admin, json, async (req, res) => {
     let key: string | null = null;
+    let from: DrillSource = 'primary';
     if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') {
-      key = parseJsonBody(req, VerifyRequestSchema, 'invalid_request').key ?? null;
+      const body = parseJsonBody(req, VerifyRequestSchema, 'invalid_request');
+      key = body.key ?? null;
+      from = body.from ?? 'primary';
     }
     await requireDestination();
-    const data: VerifyJobData = { key, requestedBy: req.caller?.name ?? 'unknown' };
+    const data: VerifyJobData = { key, from, requestedBy: req.caller?.name ?? 'unknown' };
     const { jobId, alreadyRunning } = await jobs.enqueue(VERIFY_JOB, data, VERIFY_DEDUPLICATION_ID);
     const statusUrl = `${BASE}/jobs/${jobId}`;
-    log.info({ caller: req.caller?.name, jobId, key, alreadyRunning }, 'restore drill requested');
+    log.info({ caller: req.caller?.name, jobId, key, from, alreadyRunning }, 'restore drill requested');
     res.status(202).location(statusUrl).json({ jobId, alreadyRunning, key, statusUrl });
   });
 
