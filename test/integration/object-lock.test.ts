@@ -162,6 +162,7 @@ describe('S3 Object Lock at the destination (Ceph RGW, awscli reading back)', ()
     assert.equal(third.retentionKeptLocked, 3);
     assert.match(stack.worker.stdout, /"keptLocked":3,"reason":"locked"/);
     assert.match(stack.worker.stdout, /retention: kept backup\(s\) past the rule: S3 Object Lock still holds them/);
+    assert.match((await stack.request<string>('GET', '/metrics', { token: null })).body, /^chango_backup_retention_kept_locked 3$/m);
 
     for (const key of [...refusing, ...made.map((backup) => backup.key)]) {
       const { versions, markers } = await versionsOf(key);

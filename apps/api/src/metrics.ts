@@ -111,6 +111,9 @@ export function createMetrics(link: RedisLink): Registry {
     }),
   );
   shared('chango_backup_retention_deleted_total', 'Backups deleted by retention', 'counter', (s) => [{ value: Number(s.counters[COUNTER_FIELDS.retentionDeleted] ?? 0) }]);
+  shared('chango_backup_retention_kept_locked', 'Backups the last retention pass kept past the rule because S3 Object Lock still holds them', 'gauge', (s) => [
+    { value: Number(s.counters[COUNTER_FIELDS.retentionKeptLocked] ?? 0) },
+  ]);
   shared('chango_backup_auth_failures_total', 'Wrong bearer tokens presented to the api (all replicas; requests without a token are not counted)', 'counter', (s) => [{ value: Number(s.counters[COUNTER_FIELDS.authFailures] ?? 0) }]);
   shared('chango_backup_auth_throttled_total', 'Requests answered 429 because their address presented too many wrong tokens', 'counter', (s) => [{ value: Number(s.counters[COUNTER_FIELDS.authThrottled] ?? 0) }]);
   shared('chango_backup_destination_backups', 'Archives at the destination as the leader last counted them: committed (backups) and incomplete (never committed)', 'gauge', (s) =>

@@ -62,6 +62,14 @@ class S3CopyStore implements CopyStore {
 
   async store(name: string, source: Readable, facts: ArchiveFacts): Promise<string> {
     const key = this.bucket.destination.prefix + name;
+    // An attempt that committed and then died (before the job recorded it) is done: never copied twice.
+    if ((await this.bucket.readSidecar(key)) === facts.sha256) {
+      source.destroy();
+      return key;
+    }
+    // What an interrupted attempt left (an incomplete multipart upload, an uncommitted object) goes first:
+    // minio-js could otherwise resume a stale multipart upload of the same key.
+    await this.bucket.discard(key);
     const counted = new HashingCounter();
     source.once('error', (err) => counted.destroy(err));
     try {
@@ -78,7 +86,7 @@ class S3CopyStore implements CopyStore {
 
   async retain(keep: string, ctx: Omit<RetentionContext, 'keep' | 'ledger'>): Promise<string[]> {
     // The copy's deletions and count are its own: the primary's counters and inventory stay the primary's.
-    const outcome = await applyRetention(this.bucket, { ...ctx, keep, ledger: { recordRetentionDeletions: async () => undefined, recordInventory: async () => undefined } });
+    const outcome = await applyRetention(this.bucket, { ...ctx, keep, ledger: { recordRetentionDeletions: async () => undefined, recordRetentionKeptLocked: async () => undefined, recordInventory: async () => undefined } });
     return outcome.deleted;
   }
 

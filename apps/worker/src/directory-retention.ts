@@ -18,21 +18,29 @@ import { INCOMPLETE_GRACE_MS, planRetention } from './retention-plan.js';
  */
 export async function applyDirectoryRetention(archives: DirectoryArchives, retention: RetentionPolicy | null, keep: string, now = new Date()): Promise<string[]> {
   const { rule } = appliedRetention(retention);
-  const months = await archives.months();
-  const oldest = months[0];
-  if (rule.keepAll || oldest === undefined) return [];
+  if (rule.keepAll) return [];
+  const months = await archives.monthEntriesFromOldest();
+  if (!months) return [];
+  const { month: oldest, entries } = months.oldest;
 
   const seen = new Map<string, DirectoryEntry>();
   let committed = 0;
-  for (const month of [...months].reverse()) {
+  for (const month of [...months.all].reverse()) {
     for (const entry of (await archives.monthEntries(month)).archives) {
       seen.set(entry.name, entry);
       if (entry.committed) committed += 1;
     }
     if (committed >= (rule.keepLast ?? 1)) break;
   }
-  const { archives: oldestArchives, partials } = await archives.monthEntries(oldest);
+  const { archives: oldestArchives, partials } = entries;
   for (const entry of oldestArchives) seen.set(entry.name, entry);
+  // Partial files first, so the month folder can go once its last copy does.
+  const stale = [];
+  for (const name of partials) {
+    const info = await stat(join(archives.root, oldest, name)).catch(() => undefined);
+    if (info && now.getTime() - info.mtimeMs > INCOMPLETE_GRACE_MS) stale.push(name);
+  }
+  const removedPartials = await archives.removePartials(oldest, stale);
 
   const objects = await Promise.all([...seen.values()].map((entry) => describe(archives.root, entry)));
   const doomed = planRetention(objects, rule, '', now)
@@ -41,12 +49,6 @@ export async function applyDirectoryRetention(archives: DirectoryArchives, reten
     .sort()
     .slice(0, MAX_DELETIONS_PER_PASS);
   await archives.remove(doomed);
-  const stale = [];
-  for (const name of partials) {
-    const info = await stat(join(archives.root, oldest, name)).catch(() => undefined);
-    if (info && now.getTime() - info.mtimeMs > INCOMPLETE_GRACE_MS) stale.push(name);
-  }
-  const removedPartials = await archives.removePartials(oldest, stale);
   return [...doomed.map((name) => join(archives.root, monthOf(name), name)), ...removedPartials];
 }
 

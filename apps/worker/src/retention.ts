@@ -9,7 +9,7 @@ export interface RetentionContext {
   /** Confirmed right before deleting: only the leader deletes. */
   lease: Pick<LeaderLease, 'confirm'>;
   /** Where deletions and the count are recorded (the primary's: the run ledger). */
-  ledger: Pick<RunLedger, 'recordRetentionDeletions' | 'recordInventory'>;
+  ledger: Pick<RunLedger, 'recordRetentionDeletions' | 'recordRetentionKeptLocked' | 'recordInventory'>;
   log: Logger;
   /** The backup just committed: kept whatever the plan says (it is the newest anyway). */
   keep: string;
@@ -103,6 +103,7 @@ export async function applyRetention(bucket: BackupBucket, ctx: RetentionContext
       }
     }
 
+    await ctx.ledger.recordRetentionKeptLocked(keptLocked.length);
     if (keptLocked.length > 0) {
       ctx.log.info(
         { keptLocked: keptLocked.length, reason: 'locked', keys: keptLocked.slice(0, LOGGED_LOCKED_KEYS).map((decision) => decision.key), reasons: keptLocked[0]?.reasons },

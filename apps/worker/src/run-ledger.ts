@@ -157,6 +157,11 @@ export class RunLedger {
     if (count > 0) await this.quietly('counting retention deletions', () => this.redis.hincrby(this.keys.counters, COUNTER_FIELDS.retentionDeleted, count));
   }
 
+  /** How many backups the last retention pass kept past the rule because S3 Object Lock still holds them (a gauge: the last pass's figure). */
+  async recordRetentionKeptLocked(count: number): Promise<void> {
+    await this.quietly('recording backups kept by Object Lock', () => this.redis.hset(this.keys.counters, COUNTER_FIELDS.retentionKeptLocked, count));
+  }
+
   /** The destination's count as a walk completed it, with the retention applied (status shows it). */
   async recordInventory(inventory: DestinationInventory): Promise<void> {
     await this.quietly('recording the destination inventory', () => this.redis.set(this.keys.destinationInventory, JSON.stringify(inventory)));

@@ -70,6 +70,11 @@ export class DirectoryArchives {
     const folder = join(this.root, month);
     await mkdirOnce(folder);
     const final = join(folder, name);
+    // An attempt that committed and then died (before its job recorded it) is done: never copied twice.
+    if ((await this.readSidecar(name)) === facts.sha256 && (await stat(final).catch(() => undefined))?.size === facts.size) {
+      source.destroy();
+      return final;
+    }
     const partial = join(folder, `.${name}.partial-${randomUUID()}`);
     const counted = new HashingCounter();
     const sink = createWriteStream(partial, { flags: 'wx', mode: 0o600 });
@@ -110,6 +115,21 @@ export class DirectoryArchives {
   async months(): Promise<string[]> {
     await this.requireRoot();
     return (await readdir(this.root)).filter((name) => MONTH.test(name)).sort();
+  }
+
+  /**
+   * The month folders, oldest first, and the entries of the oldest that holds
+   * anything; empty month folders met on the way are removed (so they never
+   * pile up at the oldest end). Undefined when no folder holds anything.
+   */
+  async monthEntriesFromOldest(): Promise<{ all: string[]; oldest: { month: string; entries: { archives: DirectoryEntry[]; partials: string[] } } } | undefined> {
+    const all = await this.months();
+    for (const [index, month] of all.entries()) {
+      const entries = await this.monthEntries(month);
+      if (entries.archives.length > 0 || entries.partials.length > 0) return { all: all.slice(index), oldest: { month, entries } };
+      await rmdir(join(this.root, month)).catch(() => undefined);
+    }
+    return undefined;
   }
 
   /** The archives of one month folder, oldest first (names sort by time), and the partial files left there. */
@@ -183,6 +203,7 @@ export class DirectoryArchives {
   async removePartials(month: string, partials: readonly string[]): Promise<string[]> {
     const paths = partials.map((name) => join(this.root, month, name));
     await Promise.all(paths.map((path) => rm(path, { force: true })));
+    await rmdir(join(this.root, month)).catch(() => undefined);
     return paths;
   }
 

@@ -287,7 +287,7 @@ export class BackupBucket {
   async discard(key: string): Promise<{ lockedVersionsLeft: string[] }> {
     const outcomes = await Promise.allSettled([
       this.call(`aborting the multipart upload of ${key}`, async () => {
-        // minio's findUploadId gives the newest incomplete upload of the key; a key is never reused, but be thorough.
+        // minio's findUploadId gives the newest incomplete upload of the key; a backup never reuses one (a copy does: it discards first), so be thorough.
         for (let round = 0; round < 10; round += 1) {
           const uploadId = await this.client.findUploadId(this.bucket, key);
           if (!uploadId) return;

@@ -17,6 +17,8 @@ export const COUNTER_FIELDS = {
   /** Second copies by target (its destination label) and result. */
   copies: (destination: string, ok: boolean) => `copies:${ok ? 'success' : 'failure'}:${destination}`,
   retentionDeleted: 'retention:deleted',
+  /** Not a counter: what the last retention pass kept because Object Lock still holds it (set, not incremented). */
+  retentionKeptLocked: 'retention:kept-locked',
   /** Wrong bearer tokens presented to the api (missing tokens are not counted: they guess nothing). */
   authFailures: 'auth:failures',
   /** Requests the api answered 429 because their address presented too many wrong tokens. */
