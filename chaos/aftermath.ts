@@ -7,7 +7,7 @@
 import type { World } from './harness.js';
 import { check, type CaseRecord } from './record.js';
 import { runChecks } from './checks.js';
-import { PENDING_STATES, describeOutcome, isFinal, jobList, jobView, type JobView } from './service.js';
+import { PENDING_STATES, describeOutcome, isFinal, jobList, jobView, pollUntil, type JobView } from './service.js';
 import { POLL_MS, nextBackupBoundMs, settleBoundMs } from './settings.js';
 
 export interface LandedFault {
@@ -77,6 +77,8 @@ async function nextBackup(world: World, record: CaseRecord): Promise<void> {
   check(record, 'the next backup runs', ok, world.redactor.redact(detail));
   // A worker that died during that backup is restarted, so the checks still see a service.
   await world.supervise();
+  // What follows a backup (its second copy, a drill) is work of its own: the checks look at a drained queue.
+  if (ok) await pollUntil(async () => ((await jobList(world.stack))?.some((j) => PENDING_STATES.has(j.state)) === false ? true : undefined), settleBoundMs(), POLL_MS * 2);
 }
 
 function round1(x: number): number {

@@ -7,6 +7,7 @@ import type { ChaosCase } from '../case.js';
 import { redisLossCases } from './redis-loss.js';
 import { s3FaultCases } from './s3-faults.js';
 import { scheduledDefaultsCases } from './scheduled-defaults.js';
+import { secondCopyCases } from './second-copy.js';
 import { smallWorkDirCases } from './small-workdir.js';
 import { workerSignalCases } from './worker-signals.js';
 
@@ -15,6 +16,7 @@ export function allCases(): ChaosCase[] {
   return [
     ...signals.filter((c) => c.kind === 'kill -9'),
     ...signals.filter((c) => c.kind === 'SIGTERM'),
+    ...secondCopyCases(),
     ...redisLossCases(),
     ...s3FaultCases(),
     ...scheduledDefaultsCases(),

@@ -59,7 +59,7 @@ export async function runCopy(job: CopyJob, token: string | undefined, ctx: Copy
   try {
     const result = await guarded.bound(copy(job, primary, store, ctx, startedAt));
     await ctx.ledger.recordCopy(store.destination, true, record(job, startedAt, result.key, null));
-    ctx.log.info({ jobId: job.id, key: job.data.key, destination: store.destination, copy: result.key, durationMs: result.durationMs }, 'second copy committed');
+    ctx.log.info({ jobId: job.id, backupKey: job.data.key, destination: store.destination, copyKey: result.key, durationMs: result.durationMs }, 'second copy committed');
     return result;
   } catch (err) {
     const reason = guarded.explain(err);
@@ -72,7 +72,7 @@ export async function runCopy(job: CopyJob, token: string | undefined, ctx: Copy
     failure.message = `${failure.message} ${attemptWords(job, failure, final)}`;
     if (final) {
       await ctx.ledger.recordCopy(store.destination, false, record(job, startedAt, null, failure.message));
-      ctx.log.error({ jobId: job.id, key: job.data.key, destination: store.destination, reason: failure.message }, 'second copy FAILED: the backup has no copy there (the primary backup stands)');
+      ctx.log.error({ jobId: job.id, backupKey: job.data.key, destination: store.destination, reason: failure.message }, 'second copy FAILED: the backup has no copy there (the primary backup stands)');
     }
     throw failure;
   } finally {
