@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type * as Minio from 'minio';
 import { createHash } from 'node:crypto';
+import { buffer as readAll } from 'node:stream/consumers';
 import type { BackupObject, BackupResult, BackupStatus, ObjectsResult, VerificationRecord } from '@chango/contracts';
 import type { Manifest } from '@chango/archive';
 import { SuiteScope, tempDir, waitFor } from '../../testkit/fixtures.js';
@@ -34,11 +35,6 @@ async function keyPair(dir: string, name: string): Promise<KeyPair> {
   return { file, identity, recipient };
 }
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
 
 describe('archives encrypted to offline age recipients (real RGW, real RocksDB, Debian age)', () => {
   const scope = new SuiteScope();

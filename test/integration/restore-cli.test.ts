@@ -4,6 +4,7 @@ import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { buffer as readAll } from 'node:stream/consumers';
 import type * as Minio from 'minio';
 import { Queue } from 'bullmq';
 import { BACKUP_SCHEDULER_ID, parseBackupKey, QUEUES, type BackupResult, type BackupStatus, type VerificationRecord } from '@chango/contracts';
@@ -340,11 +341,6 @@ describe('restore, verify, list and inspect from the CLI (real S3, real RocksDB)
   });
 });
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
-  return Buffer.concat(chunks);
-}
 
 async function listOrEmpty(dir: string): Promise<string[]> {
   try {

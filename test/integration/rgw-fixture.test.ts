@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { buffer as readAll } from 'node:stream/consumers';
 import * as Minio from 'minio';
 import { createTestBucket, minioClient, startRgw, type RgwCluster, type S3Target } from '../../testkit/local-rgw.js';
 
@@ -22,11 +23,6 @@ function recordingClient(target: S3Target, overrides: Partial<Minio.ClientOption
   return { client: minioClient(target, { transport, ...overrides }), exchanges };
 }
 
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string));
-  return Buffer.concat(chunks);
-}
 
 async function collect<T>(stream: Readable): Promise<T[]> {
   const items: T[] = [];

@@ -5,6 +5,7 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { buffer as readAll } from 'node:stream/consumers';
 import type * as Minio from 'minio';
 import type { BackupResult, BackupStatus, CopyTargetStatus, VerificationRecord } from '@chango/contracts';
 import { SuiteScope, tempDir, waitFor } from '../../testkit/fixtures.js';
@@ -16,11 +17,6 @@ import { createTestBucket, minioClient, startRgw, type RgwCluster, type S3Target
 const run = promisify(execFile);
 const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** The `YYYY-MM` folder of a backup key (its time is in its name). */
 function monthFolder(key: string): string {

@@ -20,26 +20,16 @@ import {
 } from '@chango/contracts';
 import { BackupBucket } from '@chango/s3';
 import { encryptingStream } from '@chango/security';
-import type { ControlPlaneState } from '@chango/state';
-import type { Logger } from '@chango/telemetry';
-import type { WorkerConfig } from './config.js';
-import { JobInterrupted, type JobGuard } from './job-guard.js';
+import type { JobContext } from './job-context.js';
+import { JobInterrupted } from './job-guard.js';
 import { asJobError, attemptWords, handBack, isFinalFailure } from './job-outcome.js';
-import type { LeaderLease } from './leader-lease.js';
 import type { DestinationLeftovers } from './leftovers.js';
 import { ProgressReporter } from './progress.js';
 import { applyRetention } from './retention.js';
-import type { RunLedger } from './run-ledger.js';
 import { jobDeadlineMs } from './deadlines.js';
 import { ensureWorkSpace, resourceExhaustion, stateBytes } from './work-space.js';
 
-export interface BackupContext {
-  state: ControlPlaneState;
-  config: WorkerConfig;
-  log: Logger;
-  lease: LeaderLease;
-  ledger: RunLedger;
-  guard: JobGuard;
+export interface BackupContext extends JobContext {
   leftovers: DestinationLeftovers;
   /** Queues a restore drill of a new backup (after scheduled backups, when enabled). */
   queueVerify: (key: string) => Promise<void>;

@@ -3,25 +3,14 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { CopyJobData, CopyOutcome, CopyRecord, CopyResult } from '@chango/contracts';
 import { NotTheArchive } from '@chango/directory-archives';
 import { BackupBucket, expectedChecksum } from '@chango/s3';
-import type { ControlPlaneState } from '@chango/state';
-import type { Logger } from '@chango/telemetry';
-import type { WorkerConfig } from './config.js';
+import type { JobContext } from './job-context.js';
 import { openCopyStore, SourceMismatch, type CopyStore } from './copy-stores.js';
 import { jobDeadlineMs } from './deadlines.js';
-import { JobInterrupted, type JobGuard } from './job-guard.js';
+import { JobInterrupted } from './job-guard.js';
 import { asJobError, attemptWords, handBack, isFinalFailure } from './job-outcome.js';
-import type { LeaderLease } from './leader-lease.js';
-import type { RunLedger } from './run-ledger.js';
 import { stateBytes } from './work-space.js';
 
-export interface CopyContext {
-  state: ControlPlaneState;
-  config: WorkerConfig;
-  log: Logger;
-  lease: LeaderLease;
-  ledger: RunLedger;
-  guard: JobGuard;
-}
+export type CopyContext = JobContext;
 
 type CopyJob = Job<CopyJobData, CopyOutcome>;
 

@@ -2,24 +2,15 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { basename } from 'node:path';
 import { parseBackupKey, type BackupDestination, type DrillKind, type DrillSource, type VerificationRecord, type VerifyJobData } from '@chango/contracts';
 import { BackupBucket } from '@chango/s3';
-import type { ControlPlaneState } from '@chango/state';
-import type { Logger } from '@chango/telemetry';
-import type { WorkerConfig } from './config.js';
+import type { JobContext } from './job-context.js';
 import { jobDeadlineMs } from './deadlines.js';
 import { openCopyStore } from './copy-stores.js';
 import { drillInChildProcess } from './drill-process.js';
-import { JobInterrupted, type JobGuard } from './job-guard.js';
+import { JobInterrupted } from './job-guard.js';
 import { asJobError, attemptWords, handBack, isFinalFailure } from './job-outcome.js';
-import type { RunLedger } from './run-ledger.js';
 import { stateBytes } from './work-space.js';
 
-export interface VerifyContext {
-  state: ControlPlaneState;
-  config: WorkerConfig;
-  log: Logger;
-  ledger: RunLedger;
-  guard: JobGuard;
-}
+export type VerifyContext = Omit<JobContext, 'lease'>;
 
 /**
  * The restore drill as a job. The drill itself runs in a child process (see
