@@ -67,3 +67,14 @@ test('a malformed setting stops the worker naming the variable', async (t) => {
   assert.equal(result.code, 1);
   assert.equal(refusal(result.stderr), 'chango-worker: cannot start: CHANGO_GZIP_LEVEL must be a whole number from 1 to 9, got "fast"');
 });
+
+test('where scheduled drills read, and the age identity file, are checked at start and named', async (t) => {
+  const dir = await tempDir(t);
+  const base = { CHANGO_DATA_DIR: join(dir, 'data'), CHANGO_ROOT_SECRET: newRootSecret() };
+  const from = await runNode(WORKER, [], { ...base, CHANGO_VERIFY_SCHEDULED_FROM: 'backup' });
+  assert.equal(from.code, 1);
+  assert.equal(refusal(from.stderr), 'chango-worker: cannot start: CHANGO_VERIFY_SCHEDULED_FROM must be one of primary, copy, got "backup"');
+  const identity = await runNode(WORKER, [], { ...base, CHANGO_AGE_IDENTITY_FILE: join(dir, 'missing-key.txt') });
+  assert.equal(identity.code, 1);
+  assert.match(refusal(identity.stderr), /^chango-worker: cannot start: cannot read the age identity file .*missing-key\.txt \(ENOENT\)/);
+});
