@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
-import { SuiteScope } from '../../testkit/fixtures.js';
+import { SuiteScope, tempDir } from '../../testkit/fixtures.js';
 import { PROCESS_START_MS, withinLoad, withWork } from '../../testkit/liveness.js';
 import { REPO_ROOT } from '../../testkit/processes.js';
 import { Stack } from '../../testkit/stack.js';
@@ -268,6 +268,102 @@ describe('the admin UI in headless Chromium (Debian), against the real api, work
       assert.match((await page.textContent('#result-retention')) ?? '', expected);
     }
     await page.screenshot({ path: join(ARTIFACTS, 'admin-ui-object-lock.png'), fullPage: true });
+    await page.close();
+  });
+  test('a second copy: a local directory saved and shown after a reload, an S3 copy without a secret refused at that field, and the copy of a backup shown', async (t) => {
+    const copyRoot = await tempDir(t, 'chango-ui-copy');
+    const { page } = await openPage();
+    const sent: string[] = [];
+    page.on('request', (request) => void sent.push(request.postData() ?? ''));
+    await signIn(page, stack.adminToken);
+    // The form is filled once the page has read the config (the copy's secret hint is written last, whatever is stored).
+    await page.waitForFunction(() => (document.getElementById('copy-secret-hint')?.textContent ?? '') !== '');
+    // Whatever the tests before saved, the primary destination is filled in anew.
+    await page.fill('#f-endpoint', rgw.endpoint);
+    await page.fill('#f-region', rgw.region);
+    await page.fill('#f-bucket', bucket);
+    await page.fill('#f-prefix', 'copied/');
+    await page.fill('#f-accessKey', rgw.accessKey);
+    await page.fill('#f-secretKey', rgw.secretKey);
+    for (const field of ['#f-keepLast', '#f-maxAgeDays', '#f-objectLockDays', '#f-recipients']) await page.fill(field, '');
+    await page.setChecked('#f-keepAll', false);
+    await page.selectOption('#f-objectLockMode', '');
+
+    // None: no field of a copy is shown. A directory: its path and the copy's retention, no S3 field.
+    await page.selectOption('#f-copyType', '');
+    assert.deepEqual(await Promise.all(['#f-copyPath', '#f-copyBucket', '#f-copyKeepLast'].map((s) => page.isVisible(s))), [false, false, false]);
+    await page.selectOption('#f-copyType', 'directory');
+    assert.deepEqual(await Promise.all(['#f-copyPath', '#f-copyBucket', '#f-copySecretKey', '#f-copyKeepLast'].map((s) => page.isVisible(s))), [true, false, false, true]);
+
+    // A path that is not normalized: the api's message is shown at the path.
+    await page.fill('#f-copyPath', `${copyRoot}/`);
+    await page.fill('#f-copyKeepLast', '3');
+    await page.click('#save');
+    await page.waitForFunction(() => (document.querySelector('[data-error-for="copy.path"]')?.textContent ?? '') !== '');
+    assert.match((await page.textContent('[data-error-for="copy.path"]')) ?? '', /must be normalized/);
+    assert.equal(await page.getAttribute('#f-copyPath', 'aria-invalid'), 'true');
+
+    await page.fill('#f-copyPath', copyRoot);
+    await page.click('#save');
+    await page.waitForFunction(() => document.getElementById('dest-saved')?.textContent === 'Saved.');
+    assert.equal(await page.getAttribute('#f-copyPath', 'aria-invalid'), null, 'the error is gone once saved');
+    const stored = await stack.request<{ copy: unknown }>('GET', '/admin/api/backup/config');
+    assert.deepEqual(stored.body.copy, { type: 'directory', path: copyRoot, retention: { keepLast: 3 } });
+
+    // A reload shows what is stored: the directory, its retention, and only its fields.
+    await page.reload();
+    await page.waitForSelector('#shell:not([hidden])');
+    await page.waitForFunction((root) => (document.getElementById('f-copyPath') as HTMLInputElement | null)?.value === root, copyRoot);
+    assert.equal(await page.inputValue('#f-copyType'), 'directory');
+    assert.equal(await page.inputValue('#f-copyKeepLast'), '3');
+    assert.equal(await page.isVisible('#f-copyBucket'), false);
+    await page.waitForFunction((label) => (document.getElementById('copy-status')?.textContent ?? '').includes(label), `Second copy to file://${copyRoot}: none made yet`);
+
+    // S3, and no secret key for it: none is stored (the stored copy is a directory), so the worker refuses it, named at that box.
+    await page.selectOption('#f-copyType', 's3');
+    assert.deepEqual(await Promise.all(['#f-copyPath', '#f-copyBucket', '#f-copySecretKey', '#f-copyKeepLast'].map((s) => page.isVisible(s))), [false, true, true, true]);
+    assert.match((await page.textContent('#copy-secret-hint')) ?? '', /No secret key is stored for an S3 copy yet/);
+    await page.fill('#f-copyEndpoint', rgw.endpoint);
+    await page.fill('#f-copyRegion', rgw.region);
+    await page.fill('#f-copyBucket', bucket);
+    await page.fill('#f-copyPrefix', 'copies/');
+    await page.fill('#f-copyAccessKey', rgw.accessKey);
+    await page.click('#save');
+    await page.waitForFunction(() => (document.querySelector('[data-error-for="copy.secretKey"]')?.textContent ?? '') !== '');
+    assert.match((await page.textContent('[data-error-for="copy.secretKey"]')) ?? '', /is required: no secret key is stored for the S3 copy yet/);
+    assert.equal(await page.getAttribute('#f-copySecretKey', 'aria-invalid'), 'true');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'f-copySecretKey', 'the box at fault has the focus');
+    const unsent = JSON.parse(sent.findLast((body) => body.includes('"copy"')) ?? '{}') as { copy?: Record<string, unknown> };
+    assert.equal(unsent.copy?.type, 's3');
+    assert.ok(!('secretKey' in (unsent.copy ?? {})), 'an empty secret key box is left out of the request');
+    assert.equal((await stack.request<{ copy: { type: string } }>('GET', '/admin/api/backup/config')).body.copy.type, 'directory', 'nothing was saved');
+
+    // A backup, with the directory copy stored: the copy follows it, and the page shows where it is.
+    await page.click('#run');
+    await page.waitForSelector('#run-result:not([hidden])', { timeout: withWork(intervals.pollMs) });
+    const key = (await page.textContent('#result-key')) ?? '';
+    assert.match(key, /^copied\/chango-\d{8}T\d{6}Z-[0-9a-f-]{36}\.tar\.gz$/);
+    const name = key.slice('copied/'.length);
+    const copied = join(copyRoot, `${name.slice('chango-'.length, 'chango-'.length + 4)}-${name.slice('chango-'.length + 4, 'chango-'.length + 6)}`, name);
+    // The copy is a job of its own after the backup; the page shows it at its next refresh.
+    await page.waitForFunction((words) => (document.getElementById('copy-status')?.textContent ?? '').includes(words), `Second copy to file://${copyRoot}: last copy committed`, { timeout: withWork(intervals.refreshMs) });
+    assert.match((await page.textContent('#copy-status')) ?? '', new RegExp(`: ${copied.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+    assert.equal(await page.getAttribute('#copy-status li', 'class'), 'copy-ok');
+    await page.waitForFunction((words) => (document.querySelector('#jobs tbody')?.textContent ?? '').includes(words), `${key} → ${copied}`);
+    const copyRow = page.locator('#jobs tbody tr', { hasText: `${key} → ${copied}` });
+    assert.deepEqual((await copyRow.locator('td').allTextContents()).slice(1, 4), ['copy', 'api', 'completed']);
+    assert.ok((await readFile(copied)).length > 0, 'the copy is where the page says');
+
+    // An S3 copy with its secret key: saved, the box emptied, the page says only that one is set.
+    await page.fill('#f-copySecretKey', rgw.secretKey);
+    await page.click('#save');
+    await page.waitForFunction(() => document.getElementById('dest-saved')?.textContent === 'Saved.');
+    assert.equal(await page.inputValue('#f-copySecretKey'), '', 'the secret is never put back in the page');
+    assert.match((await page.textContent('#copy-secret-hint')) ?? '', /secret key is set for this copy/);
+    assert.ok(!(await page.content()).includes(rgw.secretKey));
+    // The status shows the target that is configured now.
+    await page.waitForFunction((words) => (document.getElementById('copy-status')?.textContent ?? '') === words, `Second copy to ${rgw.endpoint.replace(/\/$/, '')}/${bucket}/copies/: none made yet (one follows each backup).`);
+    await page.screenshot({ path: join(ARTIFACTS, 'admin-ui-second-copy.png'), fullPage: true });
     await page.close();
   });
 });

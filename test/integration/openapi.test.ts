@@ -7,7 +7,7 @@ import { createApp } from '../../apps/api/src/app.js';
 import { readApiConfig } from '../../apps/api/src/config.js';
 import { RedisLink } from '../../apps/api/src/redis-link.js';
 import { createTestBucket, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
-import { SuiteScope, waitFor, type CleanupScope } from '../../testkit/fixtures.js';
+import { SuiteScope, tempDir, waitFor, type CleanupScope } from '../../testkit/fixtures.js';
 import { SAFETY_NET_MS } from '../../testkit/liveness.js';
 import { REDIS_URL, Stack, type ApiResponse } from '../../testkit/stack.js';
 import { ajv, componentValidator, document, DOCUMENT_TEXT, documentedOperations, resolveResponse, validatorFor, type Json } from '../../testkit/openapi-document.js';
@@ -133,11 +133,34 @@ describe('the OpenAPI document (apps/api/openapi.yaml)', () => {
       addressing: 'path',
       encryption: { recipients: ['age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'] },
       objectLock: null,
+      copy: null,
       secretKeySet: true,
     };
     const publicDestination = componentValidator('PublicDestination');
     assert.equal(publicDestination(destination), true, ajv.errorsText(publicDestination.errors));
     assert.equal(publicDestination({ ...destination, secretKey: 'leaked' }), false, 'a secret key in the public config is refused');
+    const { copy: _none, ...withoutCopy } = destination;
+    assert.equal(publicDestination(withoutCopy), false, 'the public form always says whether there is a second copy');
+    // A second copy, in its public form: an S3 copy says only that its secret is set.
+    const s3Copy = { type: 's3', endpoint: 'https://offsite.example', region: 'us-east-1', bucket: 'chango-copies', prefix: 'copies/', accessKey: 'AK2', sse: 'AES256', retention: { keepLast: 5 }, addressing: 'path', secretKeySet: true };
+    const directoryCopy = { type: 'directory', path: '/mnt/offline/chango', retention: null };
+    for (const copy of [s3Copy, { ...s3Copy, objectLock: { mode: 'GOVERNANCE', days: 2 } }, directoryCopy]) {
+      assert.equal(publicDestination({ ...destination, copy }), true, `${JSON.stringify(copy)}: ${ajv.errorsText(publicDestination.errors)}`);
+    }
+    assert.equal(publicDestination({ ...destination, copy: { ...s3Copy, secretKey: 'leaked' } }), false, "a copy's secret key in the public config is refused");
+    assert.equal(publicDestination({ ...destination, copy: { ...directoryCopy, bucket: 'chango-copies' } }), false, 'a directory copy has no S3 fields');
+    assert.equal(publicDestination({ ...destination, copy: { ...directoryCopy, type: 'nfs' } }), false);
+    // In a PUT body the S3 copy's secret key is write-only: sent, never answered; secretKeySet is the answer's, not the request's.
+    const { secretKeySet: _set, ...s3CopyUpdate } = s3Copy;
+    const update = { endpoint: 'http://127.0.0.1:9', region: 'us-east-1', bucket: 'chango-backups', accessKey: 'AK' };
+    assertRequestBodyValid('PUT', '/admin/api/backup/config', { ...update, copy: { ...s3CopyUpdate, secretKey: 'copy-secret' } }, true);
+    assertRequestBodyValid('PUT', '/admin/api/backup/config', { ...update, copy: s3CopyUpdate }, true);
+    assertRequestBodyValid('PUT', '/admin/api/backup/config', { ...update, copy: null }, true);
+    assertRequestBodyValid('PUT', '/admin/api/backup/config', { ...update, copy: { type: 'directory', path: '/mnt/offline/chango' } }, true);
+    assertRequestBodyValid('PUT', '/admin/api/backup/config', { ...update, copy: s3Copy }, false);
+    for (const path of ['mnt/offline', '/', '/mnt/offline/', '/mnt//offline', '/mnt/./offline', '/mnt/../etc', '/mnt\\offline']) {
+      assertRequestBodyValid('PUT', '/admin/api/backup/config', { ...update, copy: { type: 'directory', path } }, false);
+    }
     assert.equal(publicDestination({ ...destination, retention: { keepLast: 3, keepFirst: 1 } }), false);
     assert.equal(publicDestination({ ...destination, encryption: { recipients: ['age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'], identity: 'AGE-SECRET-KEY-1…' } }), false, 'nothing but recipients');
     assert.equal(publicDestination({ ...destination, objectLock: { mode: 'COMPLIANCE', days: 3 } }), true, ajv.errorsText(publicDestination.errors));
@@ -362,6 +385,10 @@ describe('the running api answers as documented (real worker, Redis and Ceph RGW
       const bad = await call<{ fields: { field: string }[] }>('POST', `${base}/verify`, 400, { body: { key: 'not-a-backup.tar.gz' } });
       assert.deepEqual(bad.body.fields.map((f) => f.field), ['key']);
       await call('POST', `${base}/verify`, 400, { body: { kee: backupKey } });
+      const badSource = await call<{ fields: { field: string }[] }>('POST', `${base}/verify`, 400, { body: { key: backupKey, from: 'elsewhere' } });
+      assert.deepEqual(badSource.body.fields.map((f) => f.field), ['from']);
+      assertRequestBodyValid('POST', `${base}/verify`, { key: backupKey, from: 'elsewhere' }, false);
+      assertRequestBodyValid('POST', `${base}/verify`, { key: backupKey, from: 'copy' }, true);
       await call('POST', `${base}/verify`, 415, { rawBody: backupKey, contentType: 'text/plain' });
       assertRequestBodyValid('POST', `${base}/verify`, { key: backupKey }, true);
       const drill = await call<{ jobId: string; key: string | null }>('POST', `${base}/verify`, 202, { body: { key: backupKey } });
@@ -423,6 +450,62 @@ describe('the running api answers as documented (real worker, Redis and Ceph RGW
       const status = await call<Json>('GET', `${base}/status`, 200, { token: stack.viewerToken });
       assert.ok(status.body.lastSuccess && status.body.lastVerify, JSON.stringify(status.body));
     });
+  });
+
+  test('a second copy: config with a copy (its secret never answered), 400 naming copy fields, the copy job and status lastCopy', async (t) => {
+    // A stack of its own: its copy jobs would be in every other test's job list.
+    const { stack, call, finished } = await documentedApi(t);
+    const destination = await newDestination();
+    const root = await tempDir(t, 'chango-openapi-copy');
+    const s3Copy = { type: 's3', endpoint: rgw.endpoint, region: rgw.region, bucket: destination.bucket, prefix: 'copies/', accessKey: rgw.accessKey };
+
+    // No secret key for the S3 copy and none stored: valid for the document, refused by the worker, which names the field.
+    const noSecret = { ...destination, copy: s3Copy };
+    assertRequestBodyValid('PUT', `${base}/config`, noSecret, true);
+    const refused = await call<{ fields: { field: string }[] }>('PUT', `${base}/config`, 400, { body: noSecret });
+    assert.deepEqual(refused.body.fields.map((f) => f.field), ['copy.secretKey']);
+    const withSecret = { ...destination, copy: { ...s3Copy, secretKey: rgw.secretKey, retention: { keepLast: 2 } } };
+    assertRequestBodyValid('PUT', `${base}/config`, withSecret, true);
+    const savedS3 = await call<{ copy: Json }>('PUT', `${base}/config`, 200, { body: withSecret });
+    assert.equal(savedS3.body.copy.secretKeySet, true);
+    assert.ok(!('secretKey' in savedS3.body.copy), JSON.stringify(savedS3.body.copy));
+    assert.ok(!JSON.stringify(savedS3.body).includes(rgw.secretKey));
+
+    // Fields of a copy the schema refuses are refused by the api too, named copy.<field>.
+    for (const [copy, field] of [
+      [{ type: 'directory', path: 'relative/dir' }, 'copy.path'],
+      [{ type: 'directory', path: `${root}/` }, 'copy.path'],
+      [{ type: 'directory', path: root, bucket: destination.bucket }, 'copy.bucket'],
+      [{ ...s3Copy, bucket: 'No_Such Bucket' }, 'copy.bucket'],
+      [{ type: 'directory', path: root, retention: { keepLast: 0 } }, 'copy.retention.keepLast'],
+    ] as const) {
+      assertRequestBodyValid('PUT', `${base}/config`, { ...destination, copy }, false);
+      const bad = await call<{ error: string; fields: { field: string }[] }>('PUT', `${base}/config`, 400, { body: { ...destination, copy } });
+      assert.deepEqual(bad.body.fields.map((f) => f.field), [field], JSON.stringify(bad.body));
+    }
+
+    const directory = { ...destination, copy: { type: 'directory', path: root } };
+    assertRequestBodyValid('PUT', `${base}/config`, directory, true);
+    await call('PUT', `${base}/config`, 200, { body: directory });
+    const got = await call<{ copy: Json }>('GET', `${base}/config`, 200, { token: stack.viewerToken });
+    assert.deepEqual(got.body.copy, { type: 'directory', path: root, retention: null });
+
+    // A backup: its copy is a job of its own, queued before the backup's job completes.
+    const backup = (await call<{ key: string }>('POST', `${base}/run`, 200)).body;
+    const queued = await stack.request<{ jobs: JobView[] }>('GET', `${base}/jobs`, { token: stack.viewerToken });
+    const copyJobId = queued.body.jobs.find((j) => j.kind === 'copy' && j.key === backup.key)?.id ?? assert.fail(`no copy job: ${JSON.stringify(queued.body)}`);
+    assert.equal((await finished(copyJobId)).body.state, 'completed');
+    const copyJob = await call<JobView>('GET', `${base}/jobs/{id}`, 200, { token: stack.viewerToken, path: `${base}/jobs/${copyJobId}` });
+    const result = copyJob.body.result as { destination: string; key: string } | null;
+    assert.equal(result?.destination, `file://${root}`);
+    assert.ok(result?.key.startsWith(`${root}/`) && result.key.endsWith(backup.key.slice('prod/'.length)), JSON.stringify(result));
+    const jobView = componentValidator('JobView');
+    assert.equal(jobView({ ...copyJob.body, result: { ...(copyJob.body.result as unknown as Json), extra: 1 } }), false);
+    const list = await call<{ jobs: JobView[] }>('GET', `${base}/jobs`, 200, { token: stack.viewerToken });
+    assert.deepEqual(new Set(list.body.jobs.map((j) => j.kind)), new Set(['backup', 'copy']));
+    const status = await call<{ lastCopy: { destination: string; lastSuccess: { copyKey: string | null } | null; lastFailure: unknown }[] }>('GET', `${base}/status`, 200, { token: stack.viewerToken });
+    assert.deepEqual(status.body.lastCopy, [{ destination: `file://${root}`, lastSuccess: status.body.lastCopy[0]?.lastSuccess, lastFailure: null }]);
+    assert.equal(status.body.lastCopy[0]?.lastSuccess?.copyKey, result?.key);
   });
 
   test('a destination that refuses the credentials: run 502 backup_failed with the job, objects 502, status with the failure', async (t) => {

@@ -16,6 +16,10 @@ let refreshTimer;
 /** Cursors of the objects pages from the newest to the one shown (the newest page has none). */
 let objectCursors = [undefined];
 let objectsNext = null;
+/** The second copy as the api last answered it (never with a secret: an S3 copy says only secretKeySet). */
+let loadedCopy = null;
+/** `lastCopy` of the last status read: per copy target, its last committed and last failed copy. */
+let copyTargets = [];
 
 async function api(method, path, body) {
   const headers = { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}` };
@@ -82,6 +86,7 @@ async function loadConfig() {
   const { status, body } = await api('GET', 'backup/config');
   if (status !== 200) {
     text($('secret-hint'), 'no secret key stored yet');
+    fillCopy($('dest-form'), null);
     return;
   }
   const form = $('dest-form');
@@ -96,10 +101,52 @@ async function loadConfig() {
   form.elements.secretKey.value = '';
   form.elements.secretKey.placeholder = body.secretKeySet ? 'set (leave empty to keep it)' : '';
   text($('secret-hint'), body.secretKeySet ? 'A secret key is set; it is never shown.' : '');
+  fillCopy(form, body.copy ?? null);
 }
 
+/** The second copy's part of the form, from the stored copy (null: none). Its secret key box is always left empty. */
+function fillCopy(form, copy) {
+  loadedCopy = copy;
+  const field = (name) => form.elements[`copy.${name}`];
+  const s3 = copy?.type === 's3' ? copy : null;
+  field('type').value = copy?.type ?? '';
+  for (const name of ['endpoint', 'region', 'bucket', 'prefix', 'accessKey']) field(name).value = s3?.[name] ?? '';
+  field('sse').value = s3?.sse ?? 'AES256';
+  field('objectLock.mode').value = s3?.objectLock?.mode ?? '';
+  field('objectLock.days').value = s3?.objectLock?.days ?? '';
+  field('path').value = copy?.type === 'directory' ? copy.path : '';
+  field('retention.keepLast').value = copy?.retention?.keepLast ?? '';
+  field('retention.maxAgeDays').value = copy?.retention?.maxAgeDays ?? '';
+  field('retention.keepAll').checked = copy?.retention?.keepAll === true;
+  field('secretKey').value = '';
+  const secretSet = s3?.secretKeySet === true;
+  field('secretKey').placeholder = secretSet ? 'set (leave empty to keep it)' : '';
+  text($('copy-secret-hint'), secretSet ? 'A secret key is set for this copy; it is never shown.' : 'No secret key is stored for an S3 copy yet: enter one.');
+  showCopyFields(form);
+  showCopyStatus();
+}
+
+/** Only the fields of the chosen kind of copy are shown (and sent). */
+function showCopyFields(form) {
+  const type = form.elements['copy.type'].value;
+  $('copy-s3').hidden = type !== 's3';
+  $('copy-directory').hidden = type !== 'directory';
+  $('copy-retention').hidden = type === '';
+}
+
+/** A copy target as status and metrics name it: `<endpoint>/<bucket>/<prefix>` or `file://<path>` (copyDestinationLabel in the contracts). */
+const copyLabel = (copy) => (copy.type === 'directory' ? `file://${copy.path}` : `${copy.endpoint.replace(/\/$/, '')}/${copy.bucket}/${copy.prefix}`);
+
 /** The form control an api field error belongs to, where its name differs from the field's. */
-const INPUT_FOR_FIELD = { objectLock: 'objectLockMode', 'objectLock.mode': 'objectLockMode', 'objectLock.days': 'objectLockDays', 'encryption.recipients': 'recipients' };
+const INPUT_FOR_FIELD = {
+  objectLock: 'objectLockMode',
+  'objectLock.mode': 'objectLockMode',
+  'objectLock.days': 'objectLockDays',
+  'encryption.recipients': 'recipients',
+  // The second copy's controls are named by their api field (copy.bucket, copy.retention.keepLast, …); these are the exceptions.
+  copy: 'copy.type',
+  'copy.objectLock': 'copy.objectLock.mode',
+};
 
 /** A number field: a whole number is sent as one; anything else as typed, so the api names the field. */
 const numberOrText = (value) => (/^\d+$/.test(value) ? Number(value) : value);
@@ -121,7 +168,30 @@ function formBody(form) {
   const lockMode = v('objectLockMode');
   const lockDays = v('objectLockDays');
   body.objectLock = lockMode || lockDays ? { mode: lockMode || undefined, days: lockDays ? numberOrText(lockDays) : undefined } : null;
+  body.copy = copyBody(form);
   return body;
+}
+
+/** The second copy as the api takes it: null for none, else the fields of its type only. An empty secret key box is left out: the stored one is kept. */
+function copyBody(form) {
+  const field = (name) => form.elements[`copy.${name}`];
+  const v = (name) => field(name).value.trim();
+  const type = v('type');
+  if (!type) return null;
+  const retention = {};
+  if (v('retention.keepLast')) retention.keepLast = numberOrText(v('retention.keepLast'));
+  if (v('retention.maxAgeDays')) retention.maxAgeDays = numberOrText(v('retention.maxAgeDays'));
+  if (field('retention.keepAll').checked) retention.keepAll = true;
+  const kept = Object.keys(retention).length ? retention : null;
+  if (type === 'directory') return { type, path: v('path'), retention: kept };
+  const copy = { type, endpoint: v('endpoint'), region: v('region'), bucket: v('bucket'), prefix: v('prefix'), accessKey: v('accessKey'), sse: v('sse'), retention: kept };
+  if (v('secretKey')) copy.secretKey = field('secretKey').value;
+  // Addressing has no box here: an S3 copy keeps the style stored (set through the api), path by default.
+  if (loadedCopy?.type === 's3' && loadedCopy.addressing) copy.addressing = loadedCopy.addressing;
+  const lockMode = v('objectLock.mode');
+  const lockDays = v('objectLock.days');
+  copy.objectLock = lockMode || lockDays ? { mode: lockMode || undefined, days: lockDays ? numberOrText(lockDays) : undefined } : null;
+  return copy;
 }
 
 /** The recipients box, one per line. */
@@ -151,8 +221,9 @@ async function saveDestination(event) {
   }
   const { status, body } = await api('PUT', 'backup/config', formBody(form));
   if (status === 200) {
-    // The secret leaves the page at once: the form shows only that one is set.
+    // The secrets leave the page at once: the form shows only that one is set.
     form.elements.secretKey.value = '';
+    form.elements['copy.secretKey'].value = '';
     await Promise.all([loadConfig(), refresh()]);
     text($('dest-saved'), 'Saved.');
     return;
@@ -245,6 +316,48 @@ function row(cells) {
   return tr;
 }
 
+/** Where a copy job put its copy: the file's path in a directory, the object's URL at an S3 target. */
+function copyWhere(result) {
+  if (result.destination.startsWith('file://')) return result.key;
+  // The label ends with the target's prefix, and the key is that prefix and the archive's name.
+  return `${result.destination}${result.key.slice(result.key.lastIndexOf('/') + 1)}`;
+}
+
+/** The Key column: a copy job shows the backup it copied and, once done, where the copy is. */
+function jobKey(job) {
+  if (job.kind !== 'copy') return job.result?.key ?? job.key ?? '';
+  return job.result && !job.result.skipped ? `${job.key} → ${copyWhere(job.result)}` : (job.key ?? '');
+}
+
+/** Shown beside the backups (from the status, and the copy configured: the two are read apart). */
+function showCopyStatus() {
+  $('copy-status').replaceChildren(...copyStatusItems(copyTargets));
+}
+
+/** One line per copy target: its newest outcome first (committed, or FAILED with the reason), then the other. */
+function copyStatusItems(targets) {
+  if (targets.length === 0 && loadedCopy) {
+    return [listItem(`Second copy to ${copyLabel(loadedCopy)}: none made yet (one follows each backup).`, 'muted')];
+  }
+  return targets.map(({ destination, lastSuccess: ok, lastFailure: failed }) => {
+    const failing = failed && (!ok || Date.parse(failed.finishedAt) > Date.parse(ok.finishedAt));
+    if (failing) {
+      const before = ok ? ` · last copy committed ${when(ok.finishedAt)}` : ' · no copy committed there yet';
+      return listItem(`Second copy to ${destination}: FAILED ${when(failed.finishedAt)} (backup ${failed.key}): ${failed.error ?? 'no reason given'}${before}`, 'copy-failed');
+    }
+    if (!ok) return listItem(`Second copy to ${destination}: none made yet (one follows each backup).`, 'muted');
+    const since = failed ? ` · last failure ${when(failed.finishedAt)}` : '';
+    return listItem(`Second copy to ${destination}: last copy committed ${when(ok.finishedAt)}: ${ok.copyKey}${since}`, 'copy-ok');
+  });
+}
+
+function listItem(words, className) {
+  const li = document.createElement('li');
+  text(li, words);
+  li.className = className;
+  return li;
+}
+
 function objectsPath() {
   const cursor = objectCursors.at(-1);
   return `backup/objects?limit=${OBJECTS_PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
@@ -277,6 +390,8 @@ async function refresh() {
       $('objects-summary'),
       d ? `${d.committed} backup${d.committed === 1 ? '' : 's'} (${bytes(d.bytes)}${d.archives > d.committed ? `, ${d.archives - d.committed} incomplete` : ''}), counted ${when(d.countedAt)} · Retention: ${d.retention.words}` : 'Not counted yet: the count is made as backups run.',
     );
+    copyTargets = s.lastCopy ?? [];
+    showCopyStatus();
   }
   if (jobs.status === 200) {
     $('jobs').tBodies[0].replaceChildren(
@@ -286,7 +401,7 @@ async function refresh() {
           { value: job.kind },
           { value: job.trigger },
           { value: job.result?.skipped ? 'skipped' : job.state, className: `state-${job.state}` },
-          { value: job.result?.key ?? job.key ?? '' },
+          { value: jobKey(job) },
           { value: job.result?.sha256 ?? '', className: 'mono' },
           { value: job.result?.durationMs != null ? `${(job.result.durationMs / 1000).toFixed(1)} s` : '' },
         ]),
@@ -321,6 +436,7 @@ $('signin-form').addEventListener('submit', async (event) => {
 });
 $('signout').addEventListener('click', () => signOut());
 $('dest-form').addEventListener('submit', saveDestination);
+$('f-copyType').addEventListener('change', () => showCopyFields($('dest-form')));
 $('run').addEventListener('click', runBackup);
 $('objects-older').addEventListener('click', () => {
   if (!objectsNext) return;
