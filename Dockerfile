@@ -24,6 +24,7 @@ COPY packages/state/package.json packages/state/
 COPY packages/seed/package.json packages/seed/
 COPY packages/archive/package.json packages/archive/
 COPY packages/s3/package.json packages/s3/
+COPY packages/directory-archives/package.json packages/directory-archives/
 COPY packages/restore/package.json packages/restore/
 COPY apps/worker/package.json apps/worker/
 COPY apps/api/package.json apps/api/
