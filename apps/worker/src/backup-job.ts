@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import { buildManifest, createArchiveStream, HashingCounter } from '@chango/archive';
 import {
   makeBackupKey,
@@ -21,8 +21,7 @@ import {
 import { BackupBucket } from '@chango/s3';
 import { encryptingStream } from '@chango/security';
 import type { JobContext } from './job-context.js';
-import { JobInterrupted } from './job-guard.js';
-import { asJobError, attemptWords, handBack, isFinalFailure } from './job-outcome.js';
+import { asJobError, attemptWords, handBackIfStopping, isFinalFailure } from './job-outcome.js';
 import type { DestinationLeftovers } from './leftovers.js';
 import { ProgressReporter } from './progress.js';
 import { applyRetention } from './retention.js';
@@ -93,10 +92,7 @@ export async function runBackup(job: BackupJob, token: string | undefined, ctx: 
     return result;
   } catch (err) {
     const reason = guarded.explain(err);
-    if (reason instanceof JobInterrupted && reason.kind === 'stopping' && token) {
-      await handBack(job, token, reason, ctx.log);
-      throw new DelayedError();
-    }
+    await handBackIfStopping(job, token, reason, ctx.log);
     throw await failure(job, reason, ctx);
   } finally {
     guarded.end();

@@ -1,13 +1,12 @@
 import { basename } from 'node:path';
-import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { CopyJobData, CopyOutcome, CopyRecord, CopyResult } from '@chango/contracts';
 import { NotTheArchive } from '@chango/directory-archives';
 import { BackupBucket, expectedChecksum } from '@chango/s3';
 import type { JobContext } from './job-context.js';
 import { openCopyStore, SourceMismatch, type CopyStore } from './copy-stores.js';
 import { jobDeadlineMs } from './deadlines.js';
-import { JobInterrupted } from './job-guard.js';
-import { asJobError, attemptWords, handBack, isFinalFailure } from './job-outcome.js';
+import { asJobError, attemptWords, handBackIfStopping, isFinalFailure } from './job-outcome.js';
 import { stateBytes } from './work-space.js';
 
 export type CopyContext = JobContext;
@@ -52,10 +51,7 @@ export async function runCopy(job: CopyJob, token: string | undefined, ctx: Copy
     return result;
   } catch (err) {
     const reason = guarded.explain(err);
-    if (reason instanceof JobInterrupted && reason.kind === 'stopping' && token) {
-      await handBack(job, token, reason, ctx.log);
-      throw new DelayedError();
-    }
+    await handBackIfStopping(job, token, reason, ctx.log);
     const failure = asJobError(reason, `copying the backup to ${store.destination}`);
     const final = isFinalFailure(job, failure);
     failure.message = `${failure.message} ${attemptWords(job, failure, final)}`;

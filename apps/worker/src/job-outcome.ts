@@ -1,4 +1,4 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { formatDuration, type Logger } from '@chango/telemetry';
 import { S3Failure } from '@chango/s3';
 import { JobInterrupted } from './job-guard.js';
@@ -35,12 +35,16 @@ function nextBackoffMs(job: Job, attempt: number): number {
 /**
  * A stopping worker gives the job in hand back to the queue instead of
  * failing it: it waits (delayed) for the next leader, or for this worker
- * restarted, and the attempt it was on is not counted. The caller then throws
- * BullMQ's DelayedError, which tells BullMQ the job has been moved.
+ * restarted, and the attempt it was on is not counted. When `reason` (what
+ * the job's guard explained its end with) is the worker stopping, the job is
+ * handed back and BullMQ's DelayedError thrown, which tells BullMQ the job has
+ * been moved; otherwise nothing happens and the caller records the failure.
  */
-export async function handBack(job: Job, token: string, reason: JobInterrupted, log: Logger): Promise<void> {
+export async function handBackIfStopping(job: Job, token: string | undefined, reason: unknown, log: Logger): Promise<void> {
+  if (!(reason instanceof JobInterrupted && reason.kind === 'stopping' && token)) return;
   await job.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS, token);
   log.warn({ jobId: job.id, job: job.name, reason: reason.message }, 'job handed back to the queue: the next leader (or this worker, restarted) takes it over');
+  throw new DelayedError();
 }
 
 /**

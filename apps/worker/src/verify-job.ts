@@ -1,4 +1,4 @@
-import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import { basename } from 'node:path';
 import { parseBackupKey, type BackupDestination, type DrillKind, type DrillSource, type VerificationRecord, type VerifyJobData } from '@chango/contracts';
 import { BackupBucket } from '@chango/s3';
@@ -6,8 +6,7 @@ import type { JobContext } from './job-context.js';
 import { jobDeadlineMs } from './deadlines.js';
 import { openCopyStore } from './copy-stores.js';
 import { drillInChildProcess } from './drill-process.js';
-import { JobInterrupted } from './job-guard.js';
-import { asJobError, attemptWords, handBack, isFinalFailure } from './job-outcome.js';
+import { asJobError, attemptWords, handBackIfStopping, isFinalFailure } from './job-outcome.js';
 import { stateBytes } from './work-space.js';
 
 export type VerifyContext = Omit<JobContext, 'lease'>;
@@ -27,10 +26,7 @@ export async function runVerify(job: Job<VerifyJobData, VerificationRecord>, tok
     return await guarded.bound(drill(job, ctx, guarded.signal));
   } catch (err) {
     const reason = guarded.explain(err);
-    if (reason instanceof JobInterrupted && reason.kind === 'stopping' && token) {
-      await handBack(job, token, reason, ctx.log);
-      throw new DelayedError();
-    }
+    await handBackIfStopping(job, token, reason, ctx.log);
     // A drill that did not run to its end says nothing about the backup: no verdict is recorded.
     const failure = asJobError(reason, 'the restore drill');
     failure.message = `${failure.message} ${attemptWords(job, failure, isFinalFailure(job, failure))}`;
