@@ -41,6 +41,12 @@
  *   shown by `radosgw-admin object stat`. Side effect: with that key every object is stored
  *   encrypted (RGW-AUTO), header or not; reads decrypt transparently and ETags stay the MD5 of the
  *   plaintext. The key sits in [client] so both gateways (and radosgw-admin) can read every object.
+ * - SSE-KMS: `rgw crypt s3 kms backend = testing` with one key, KMS_TEST_KEY_ID (random 256-bit,
+ *   per cluster): `x-amz-server-side-encryption: aws:kms` with
+ *   `x-amz-server-side-encryption-aws-kms-key-id: chango-test-kms-key` is accepted over HTTP on the
+ *   main gateway (crypt mode `SSE-KMS`, the key id in `user.rgw.crypt.keyid` of `object stat`); any
+ *   other key id is refused. The testing backend keeps the key in the config: fine for a throwaway
+ *   cluster, never for a real one (Vault or Barbican there).
  * - strict gateway: a second radosgw (`client.rgw.strict`) on the same cluster, zone and users,
  *   with the stock `rgw crypt require ssl = true`: SSE headers over HTTP get 400 InvalidRequest.
  * - keys: access key 20 of [A-Z0-9], secret 40 of [A-Za-z0-9] (RGW breaks on `/` in an access key).
@@ -73,6 +79,9 @@ export interface S3Target {
   /** runs radosgw-admin against this cluster (undefined when pointed at an external S3) */
   admin?: (args: string[]) => Promise<string>;
 }
+
+/** The one SSE-KMS key the test cluster's KMS (the `testing` backend) knows. */
+export const KMS_TEST_KEY_ID = 'chango-test-kms-key';
 
 export interface RgwCluster extends S3Target {
   /** a second gateway on the same cluster with stock SSE policy: refuses SSE headers over plain HTTP */
@@ -325,7 +334,7 @@ class Cluster {
     const fsid = randomUUID();
     const osdUuid = randomUUID();
     for (const sub of ['run', 'log', 'mon.a', 'osd.0', 'rgw']) await mkdir(join(dir, sub));
-    await writeFile(conf, cephConf({ dir, fsid, monPort, mainPort, strictPort, key: randomBytes(32).toString('base64') }));
+    await writeFile(conf, cephConf({ dir, fsid, monPort, mainPort, strictPort, key: randomBytes(32).toString('base64'), kmsKey: randomBytes(32).toString('base64') }));
 
     const monmap = join(dir, 'monmap');
     await this.run('monmaptool', ['--create', '--fsid', fsid, '--addv', 'a', `[v2:127.0.0.1:${monPort}]`, monmap], deadline);
@@ -480,7 +489,7 @@ function memstoreBytes(): number {
   return mib * 1024 * 1024;
 }
 
-function cephConf(o: { dir: string; fsid: string; monPort: number; mainPort: number; strictPort: number; key: string }): string {
+function cephConf(o: { dir: string; fsid: string; monPort: number; mainPort: number; strictPort: number; key: string; kmsKey: string }): string {
   const d = o.dir;
   return `[global]
 fsid = ${o.fsid}
@@ -526,6 +535,8 @@ rgw init timeout = 60
 rgw thread pool size = 32
 rgw dynamic resharding = false
 rgw crypt default encryption key = ${o.key}
+rgw crypt s3 kms backend = testing
+rgw crypt s3 kms encryption keys = ${KMS_TEST_KEY_ID}=${o.kmsKey}
 
 [client.rgw.main]
 rgw frontends = beast endpoint=127.0.0.1:${o.mainPort}

@@ -366,4 +366,35 @@ describe('the admin UI in headless Chromium (Debian), against the real api, work
     await page.screenshot({ path: join(ARTIFACTS, 'admin-ui-second-copy.png'), fullPage: true });
     await page.close();
   });
+
+  test('SSE-KMS key id: shown and edited; with another SSE mode the api refuses it at the field', async () => {
+    const saved = await stack.request('PUT', '/admin/api/backup/config', { body: { endpoint: rgw.endpoint, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey } });
+    assert.equal(saved.status, 200, JSON.stringify(saved.body));
+    const { page } = await openPage();
+    await signIn(page, stack.adminToken);
+    await page.waitForFunction(() => (document.getElementById('f-prefix') as HTMLInputElement | null)?.value === 'prod/');
+    await page.selectOption('#f-sse', 'AES256');
+    await page.fill('#f-sseKmsKeyId', 'alias/chango-backups');
+    await page.click('#save');
+    await page.waitForFunction(() => (document.querySelector('[data-error-for="sseKmsKeyId"]')?.textContent ?? '') !== '');
+    assert.match((await page.textContent('[data-error-for="sseKmsKeyId"]')) ?? '', /only used with sse "aws:kms"/);
+    assert.equal(await page.getAttribute('#f-sseKmsKeyId', 'aria-invalid'), 'true');
+
+    await page.selectOption('#f-sse', 'aws:kms');
+    await page.click('#save');
+    await page.waitForFunction(() => document.getElementById('dest-saved')?.textContent === 'Saved.');
+    const stored = await stack.request<{ sse: string; sseKmsKeyId: string | null }>('GET', '/admin/api/backup/config');
+    assert.deepEqual({ sse: stored.body.sse, sseKmsKeyId: stored.body.sseKmsKeyId }, { sse: 'aws:kms', sseKmsKeyId: 'alias/chango-backups' });
+    await page.reload();
+    await page.waitForSelector('#shell:not([hidden])');
+    await page.waitForFunction(() => (document.getElementById('f-sseKmsKeyId') as HTMLInputElement | null)?.value === 'alias/chango-backups');
+
+    // Back to the default key, and to SSE-S3, for the tests after this one.
+    await page.fill('#f-sseKmsKeyId', '');
+    await page.selectOption('#f-sse', 'AES256');
+    await page.click('#save');
+    await page.waitForFunction(() => document.getElementById('dest-saved')?.textContent === 'Saved.');
+    assert.equal((await stack.request<{ sseKmsKeyId: string | null }>('GET', '/admin/api/backup/config')).body.sseKmsKeyId, null);
+    await page.close();
+  });
 });

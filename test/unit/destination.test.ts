@@ -82,6 +82,27 @@ test('encryption names 1 to 16 distinct age X25519 recipients; a bad one is name
   assert.equal(resolveDestination(update, secretKey).encryption, null, 'not encrypted unless asked');
 });
 
+test('sseKmsKeyId names a KMS key, with sse aws:kms only; it is stored and shown (not a secret)', () => {
+  assert.deepEqual(errorsFor({ ...valid, sse: 'aws:kms', sseKmsKeyId: 'alias/chango-backups' }), []);
+  assert.deepEqual(errorsFor({ ...valid, sse: 'aws:kms', sseKmsKeyId: 'arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab' }), []);
+  assert.deepEqual(errorsFor({ ...valid, sse: 'aws:kms', sseKmsKeyId: null }), [], 'null: the default key');
+  for (const [body, message] of [
+    [{ ...valid, sseKmsKeyId: 'alias/x' }, /only used with sse "aws:kms" \(sse is "AES256"\)/],
+    [{ ...valid, sse: 'none', sseKmsKeyId: 'alias/x' }, /only used with sse "aws:kms"/],
+    [{ ...valid, sse: 'aws:kms', sseKmsKeyId: 'has space' }, /KMS key id, key ARN or alias/],
+    [{ ...valid, sse: 'aws:kms', sseKmsKeyId: '' }, /must not be empty/],
+  ] as const) {
+    const errors = errorsFor(body);
+    assert.equal(errors[0]?.field, 'sseKmsKeyId', JSON.stringify(errors));
+    assert.match(errors[0]?.message ?? '', message);
+  }
+  const copyErrors = errorsFor({ ...valid, copy: { type: 's3', endpoint: 'http://copy:8080', region: 'us-east-1', bucket: 'copies', accessKey: 'AK', secretKey: 'SK', sseKmsKeyId: 'alias/x' } });
+  assert.equal(copyErrors[0]?.field, 'copy.sseKmsKeyId', JSON.stringify(copyErrors));
+  const { secretKey, ...update } = valid;
+  const stored = resolveDestination({ ...update, sse: 'aws:kms', sseKmsKeyId: 'alias/chango-backups' }, secretKey);
+  assert.equal(toPublicDestination(stored).sseKmsKeyId, 'alias/chango-backups');
+});
+
 test('missing required fields are each reported', () => {
   const fields = errorsFor({}).map((e) => e.field).sort();
   assert.deepEqual(fields, ['accessKey', 'bucket', 'endpoint', 'region']);

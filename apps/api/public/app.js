@@ -90,7 +90,7 @@ async function loadConfig() {
     return;
   }
   const form = $('dest-form');
-  for (const name of ['endpoint', 'region', 'bucket', 'prefix', 'accessKey', 'timezone', 'sse']) form.elements[name].value = body[name] ?? '';
+  for (const name of ['endpoint', 'region', 'bucket', 'prefix', 'accessKey', 'timezone', 'sse', 'sseKmsKeyId']) form.elements[name].value = body[name] ?? '';
   form.elements.schedule.value = body.schedule ?? '';
   form.elements.keepLast.value = body.retention?.keepLast ?? '';
   form.elements.maxAgeDays.value = body.retention?.maxAgeDays ?? '';
@@ -112,6 +112,7 @@ function fillCopy(form, copy) {
   field('type').value = copy?.type ?? '';
   for (const name of ['endpoint', 'region', 'bucket', 'prefix', 'accessKey']) field(name).value = s3?.[name] ?? '';
   field('sse').value = s3?.sse ?? 'AES256';
+  field('sseKmsKeyId').value = s3?.sseKmsKeyId ?? '';
   field('objectLock.mode').value = s3?.objectLock?.mode ?? '';
   field('objectLock.days').value = s3?.objectLock?.days ?? '';
   field('path').value = copy?.type === 'directory' ? copy.path : '';
@@ -155,6 +156,8 @@ function formBody(form) {
   const v = (name) => form.elements[name].value.trim();
   const body = { endpoint: v('endpoint'), region: v('region'), bucket: v('bucket'), prefix: v('prefix'), accessKey: v('accessKey'), sse: v('sse') };
   if (v('secretKey')) body.secretKey = form.elements.secretKey.value;
+  // A key id typed while another mode is chosen is sent as it is: the api says it goes with aws:kms only.
+  body.sseKmsKeyId = v('sseKmsKeyId') || null;
   body.schedule = v('schedule') || null;
   if (v('timezone')) body.timezone = v('timezone');
   const retention = {};
@@ -186,6 +189,7 @@ function copyBody(form) {
   if (type === 'directory') return { type, path: v('path'), retention: kept };
   const copy = { type, endpoint: v('endpoint'), region: v('region'), bucket: v('bucket'), prefix: v('prefix'), accessKey: v('accessKey'), sse: v('sse'), retention: kept };
   if (v('secretKey')) copy.secretKey = field('secretKey').value;
+  copy.sseKmsKeyId = v('sseKmsKeyId') || null;
   // Addressing has no box here: an S3 copy keeps the style stored (set through the api), path by default.
   if (loadedCopy?.type === 's3' && loadedCopy.addressing) copy.addressing = loadedCopy.addressing;
   const lockMode = v('objectLock.mode');

@@ -54,6 +54,26 @@ const timezone = z
 
 export const SSE_MODES = ['AES256', 'aws:kms', 'none'] as const;
 
+/**
+ * The KMS key SSE-KMS encrypts with (`x-amz-server-side-encryption-aws-kms-key-id`):
+ * a key id, key ARN, alias name or alias ARN on AWS; a key name of the KMS
+ * behind other providers (Ceph RGW: Vault, Barbican). Not a secret — it names
+ * a key, it is not one — so it is stored and shown as it is. Left out: the
+ * provider's default key.
+ */
+const sseKmsKeyId = z
+  .string()
+  .min(1, 'must not be empty (leave it out for the default KMS key)')
+  .max(2048)
+  .regex(/^[A-Za-z0-9:/_.+=@-]+$/, 'must be a KMS key id, key ARN or alias (letters, digits and : / _ . + = @ -), e.g. alias/chango-backups');
+
+/** sseKmsKeyId goes with sse aws:kms only: with another mode it would be ignored, so it is refused. */
+function kmsKeyWithKms(value: { sse?: (typeof SSE_MODES)[number] | undefined; sseKmsKeyId?: string | null | undefined }, ctx: z.RefinementCtx): void {
+  if (value.sseKmsKeyId != null && value.sse !== 'aws:kms') {
+    ctx.addIssue({ code: 'custom', path: ['sseKmsKeyId'], message: `is only used with sse "aws:kms" (sse is ${JSON.stringify(value.sse ?? 'AES256')}): set sse to "aws:kms", or leave sseKmsKeyId out` });
+  }
+}
+
 const retention = z
   .strictObject({
     keepLast: z.number().int().min(1).max(100_000).optional(),
@@ -112,6 +132,8 @@ const sharedFields = {
   schedule: cronSchedule.nullable().optional(),
   timezone: timezone.optional(),
   sse: z.enum(SSE_MODES).optional(),
+  /** null or left out: the provider's default key (with sse aws:kms only). */
+  sseKmsKeyId: sseKmsKeyId.nullable().optional(),
   retention: retention.nullable().optional(),
   addressing: z.enum(ADDRESSING_STYLES).optional(),
   encryption: encryption.nullable().optional(),
@@ -140,6 +162,7 @@ const s3CopyFields = {
   prefix: prefix.optional(),
   accessKey,
   sse: z.enum(SSE_MODES).optional(),
+  sseKmsKeyId: sseKmsKeyId.nullable().optional(),
   retention: retention.nullable().optional(),
   addressing: z.enum(ADDRESSING_STYLES).optional(),
   /** null or left out: no Object Lock at the copy. */
@@ -154,7 +177,7 @@ const directoryCopyFields = {
 };
 
 /** The second copy in a PUT body: an S3 copy's `secretKey` may be left out to keep the stored one. */
-const copyUpdate = z.discriminatedUnion('type', [z.strictObject({ ...s3CopyFields, secretKey: secretKey.optional() }), z.strictObject(directoryCopyFields)]);
+const copyUpdate = z.discriminatedUnion('type', [z.strictObject({ ...s3CopyFields, secretKey: secretKey.optional() }).superRefine(kmsKeyWithKms), z.strictObject(directoryCopyFields)]);
 export type CopyTargetUpdate = z.infer<typeof copyUpdate>;
 
 /** The second copy as stored: every default resolved. */
@@ -166,7 +189,7 @@ export type CopyTarget = z.infer<typeof CopyTargetSchema>;
 export type S3CopyTarget = Extract<CopyTarget, { type: 's3' }>;
 
 /** A PUT body: `secretKey` may be left out to keep the stored one. Unknown fields are refused. */
-export const DestinationUpdateSchema = z.strictObject({ ...sharedFields, secretKey: secretKey.optional(), copy: copyUpdate.nullable().optional() });
+export const DestinationUpdateSchema = z.strictObject({ ...sharedFields, secretKey: secretKey.optional(), copy: copyUpdate.nullable().optional() }).superRefine(kmsKeyWithKms);
 export type DestinationUpdate = z.infer<typeof DestinationUpdateSchema>;
 
 /** An update as it crosses Redis to the worker: both secret keys taken out (they travel sealed, see ControlJobData). */
@@ -194,6 +217,8 @@ export const BackupDestinationSchema = z.strictObject({
   // Destinations stored before time zones existed read as UTC.
   timezone: timezone.default('UTC'),
   sse: z.enum(SSE_MODES),
+  // Destinations stored before it existed use the provider's default key.
+  sseKmsKeyId: sseKmsKeyId.nullable().optional(),
   retention: retention.nullable(),
   addressing: z.enum(ADDRESSING_STYLES),
   // Destinations stored before encryption existed read as unencrypted.
@@ -280,6 +305,7 @@ export function resolveCopyTarget(update: DestinationUpdateWithoutSecrets['copy'
     ...update,
     prefix: update.prefix ?? '',
     sse: update.sse ?? 'AES256',
+    sseKmsKeyId: update.sseKmsKeyId ?? null,
     retention: update.retention ?? null,
     addressing: update.addressing ?? 'path',
     secretKey: copySecretKey,
@@ -295,6 +321,7 @@ export function resolveDestination(update: DestinationUpdateWithoutSecrets, secr
     schedule: update.schedule ?? null,
     timezone: update.timezone ?? 'UTC',
     sse: update.sse ?? 'AES256',
+    sseKmsKeyId: update.sseKmsKeyId ?? null,
     retention: update.retention ?? null,
     addressing: update.addressing ?? 'path',
     encryption: update.encryption ?? null,

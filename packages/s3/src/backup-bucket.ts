@@ -202,7 +202,7 @@ export class BackupBucket {
       'Content-Type': parseBackupKey(this.destination.prefix, key)?.encrypted ? 'application/octet-stream' : 'application/gzip',
       [META_SHA256]: facts.sha256,
       [META_BACKUP_ID]: facts.backupId,
-      ...sseHeaders(this.destination.sse),
+      ...sseHeaders(this.destination),
     };
     const operation = `uploading ${key}`;
     try {
@@ -258,7 +258,7 @@ export class BackupBucket {
     const headers = {
       'Content-Type': contentType,
       'Content-MD5': contentMd5(body),
-      ...sseHeaders(this.destination.sse),
+      ...sseHeaders(this.destination),
       ...(lock ? objectLockHeaders(lock, new Date()) : {}),
     };
     await this.call(
@@ -686,8 +686,21 @@ export class BackupBucket {
   }
 
   private failure(err: unknown, operation: string, { carriesSse = false }: CallOptions = {}): S3Failure {
-    const sse = carriesSse && this.destination.sse !== 'none' ? this.destination.sse : undefined;
-    return describeS3Error(err, { endpoint: this.destination.endpoint, bucket: this.bucket, accessKey: this.destination.accessKey, operation, ...(sse ? { sse } : {}) });
+    const { sse: mode, sseKmsKeyId } = this.destination;
+    // A refused SSE-KMS names the key it asked for: a key the server does not know is the usual cause.
+    const sse = carriesSse && mode !== 'none' ? (mode === 'aws:kms' && sseKmsKeyId ? `${mode} with the KMS key ${sseKmsKeyId}` : mode) : undefined;
+    const failure = describeS3Error(err, { endpoint: this.destination.endpoint, bucket: this.bucket, accessKey: this.destination.accessKey, operation, ...(sse ? { sse } : {}) });
+    if (failure.kind === 'credentials' && carriesSse && mode === 'aws:kms' && sseKmsKeyId) {
+      // Ceph RGW answers InvalidAccessKeyId when its KMS does not know the key asked for: say so rather than only blame the credentials.
+      return new S3Failure(
+        failure.kind,
+        `${failure.message} — this request asked for SSE-KMS with the key ${sseKmsKeyId}: some servers (Ceph RGW) give this answer when their KMS does not know the key, so check sseKmsKeyId too`,
+        failure.retryable,
+        failure.code,
+        { cause: failure },
+      );
+    }
+    return failure;
   }
 }
 

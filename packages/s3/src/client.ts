@@ -39,7 +39,9 @@ export function createS3Client(location: S3Location, partSize = UPLOAD_PART_BYTE
   });
 }
 
-/** Request headers for server-side encryption as configured (`none`: no header). */
-export function sseHeaders(sse: BackupDestination['sse']): Record<string, string> {
-  return sse === 'none' ? {} : { 'x-amz-server-side-encryption': sse };
+/** Request headers for server-side encryption as configured (`none`: no header); SSE-KMS names its key when one is set. */
+export function sseHeaders({ sse, sseKmsKeyId }: Pick<BackupDestination, 'sse' | 'sseKmsKeyId'>): Record<string, string> {
+  if (sse === 'none') return {};
+  if (sse === 'aws:kms' && sseKmsKeyId) return { 'x-amz-server-side-encryption': sse, 'x-amz-server-side-encryption-aws-kms-key-id': sseKmsKeyId };
+  return { 'x-amz-server-side-encryption': sse };
 }
