@@ -80,9 +80,9 @@ export class RunningProcess {
 
   /** The base URL an api process announced in its 'api listening' log line (it may listen on port 0). */
   listeningUrl(): string {
-    const port = /"url":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(this.stdout)?.[1];
-    if (!port) throw new Error(`no 'api listening' line with a URL in: ${this.stdout}`);
-    return `http://127.0.0.1:${port}`;
+    const [, scheme, port] = /"url":"(https?):\/\/127\.0\.0\.1:(\d+)"/.exec(this.stdout) ?? [];
+    if (!scheme || !port) throw new Error(`no 'api listening' line with a URL in: ${this.stdout}`);
+    return `${scheme}://127.0.0.1:${port}`;
   }
 
   /**

@@ -1,4 +1,5 @@
 import { integerSetting, readSharedSettings, type SharedSettings } from '@chango/contracts';
+import { tlsFilesFromEnv, type TlsFiles } from './tls.js';
 
 export interface ApiConfig extends SharedSettings {
   host: string;
@@ -19,6 +20,8 @@ export interface ApiConfig extends SharedSettings {
   /** Express's `trust proxy`: which proxies' X-Forwarded-For names the client ('' trusts none). */
   trustProxy: string;
   authThrottle: { limit: number; windowMs: number };
+  /** TLS_CERT_FILE and TLS_KEY_FILE: HTTPS with this certificate; null: plain HTTP. */
+  tls: TlsFiles | null;
 }
 
 /** Reads the api's settings from the environment. There is no default tokens file: no token, no start. */
@@ -45,6 +48,7 @@ export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     requestTimeoutMs,
     keepAliveTimeoutMs: integerSetting(env, 'CHANGO_API_KEEPALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
     trustProxy: env.CHANGO_API_TRUST_PROXY ?? '',
+    tls: tlsFilesFromEnv(env),
     authThrottle: {
       limit: integerSetting(env, 'CHANGO_AUTH_FAILURE_LIMIT', 10, 1, 1_000_000),
       windowMs: integerSetting(env, 'CHANGO_AUTH_FAILURE_WINDOW_MS', 60_000, 1_000, 24 * 3_600_000),
