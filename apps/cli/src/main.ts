@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerApiCommands } from './api-commands.js';
 import { registerBackupCommands } from './backup-commands.js';
 import { registerStateCommands } from './state-commands.js';
 import { registerTokenCommands } from './token-commands.js';
@@ -11,6 +12,7 @@ const program = new Command()
   .showHelpAfterError();
 
 registerBackupCommands(program);
+registerApiCommands(program);
 registerStateCommands(program);
 registerTokenCommands(program);
 
