@@ -16,11 +16,12 @@ export interface RunResult {
   stderr: string;
 }
 
-/** The environment for a child: ours without any root secret, plus `extra`. */
+/** The environment for a child: ours without any root secret or systemd credentials (a test run by a systemd unit), plus `extra`. */
 export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.CHANGO_ROOT_SECRET;
   delete env.CHANGO_ROOT_SECRET_FILE;
+  delete env.CREDENTIALS_DIRECTORY;
   delete env.CHANGO_DATA_DIR;
   return { ...env, ...extra };
 }

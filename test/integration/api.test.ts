@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { API, RunningProcess } from '../../testkit/processes.js';
-import { SuiteScope } from '../../testkit/fixtures.js';
+import { SuiteScope, tempDir } from '../../testkit/fixtures.js';
 import { SAFETY_NET_MS } from '../../testkit/liveness.js';
 import type { BackupStatus } from '@chango/contracts';
 import { Stack } from '../../testkit/stack.js';
@@ -163,6 +165,38 @@ describe('the api when Redis or the worker is missing', () => {
     assert.equal(ready.status, 503);
     assert.deepEqual(ready.body.workers, []);
     assert.match(ready.body.reason, /no chango worker has sent a heartbeat recently/);
+  });
+
+  test('under systemd the api reads its tokens from CREDENTIALS_DIRECTORY, re-reads them there on SIGHUP, and refuses a tokens file given twice', async (t) => {
+    const stack = await Stack.start(t);
+    // What systemd makes of LoadCredential=api-tokens:/etc/chango-backup/api-tokens: a folder holding a copy, named in CREDENTIALS_DIRECTORY.
+    const credentials = await tempDir(t, 'chango-credentials');
+    const lines = (await readFile(stack.tokensFile, 'utf8')).split('\n');
+    const line = (name: string) => lines.find((l) => l.startsWith(`${name} `)) ?? assert.fail(`no ${name} in the tokens file`);
+    const tokens = join(credentials, 'api-tokens');
+    await writeFile(tokens, `${line('test-admin')}\n`, { mode: 0o400 });
+    const { CHANGO_API_TOKENS_FILE: _unused, ...env } = stack.env;
+    const api = RunningProcess.start(API, { ...env, CREDENTIALS_DIRECTORY: credentials });
+    t.after(() => api.stop());
+    await api.waitForOutput('api listening');
+    const whoami = async (token: string) => (await fetch(`${api.listeningUrl()}/admin/api/whoami`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(SAFETY_NET_MS) })).status;
+    assert.equal(await whoami(stack.adminToken), 200);
+    assert.equal(await whoami(stack.viewerToken), 401, 'only the tokens in the credential count, not those of the suite tokens file');
+
+    // A new copy of the credential (systemd makes one at each start), then SIGHUP: the api reads the credential's path again.
+    await chmod(tokens, 0o600);
+    await writeFile(tokens, `${line('test-viewer')}\n`);
+    api.child.kill('SIGHUP');
+    await api.waitForOutput('tokens file reloaded');
+    assert.equal(await whoami(stack.viewerToken), 200);
+    assert.equal(await whoami(stack.adminToken), 401, 'a token gone from the file is refused after the reload');
+
+    const twice = RunningProcess.start(API, { ...stack.env, CREDENTIALS_DIRECTORY: credentials });
+    assert.equal(await twice.exited, 1);
+    assert.equal(
+      twice.stderr.trim(),
+      `chango-api: cannot start: the api tokens file is given twice: by CHANGO_API_TOKENS_FILE and by the systemd credential api-tokens (${tokens}, from the unit's LoadCredential=); give it one way only, so it is clear which one is meant`,
+    );
   });
 
   test('the api refuses to start without a tokens file', async (t) => {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { newRootSecret, tempDir, writeSecretFile } from '../../testkit/fixtures.js';
@@ -77,4 +79,32 @@ test('where scheduled drills read, and the age identity file, are checked at sta
   const identity = await runNode(WORKER, [], { ...base, CHANGO_AGE_IDENTITY_FILE: join(dir, 'missing-key.txt') });
   assert.equal(identity.code, 1);
   assert.match(refusal(identity.stderr), /^chango-worker: cannot start: cannot read the age identity file .*missing-key\.txt \(ENOENT\)/);
+});
+
+test('under systemd: the worker starts with only CREDENTIALS_DIRECTORY, and refuses a root secret given there and in a variable', async (t) => {
+  const dir = await tempDir(t);
+  const dataDir = join(dir, 'data');
+  // What systemd makes of LoadCredential=root-secret:/etc/chango-backup/root-secret: a folder holding a copy, named in CREDENTIALS_DIRECTORY.
+  const credentials = join(dir, 'credentials');
+  await mkdir(credentials, { mode: 0o700 });
+  const secret = newRootSecret();
+  await writeFile(join(credentials, 'root-secret'), `${secret}\n`, { mode: 0o400 });
+  const env = { CHANGO_DATA_DIR: dataDir, CREDENTIALS_DIRECTORY: credentials, CHANGO_QUEUE_PREFIX: `cred-${randomUUID()}` };
+
+  const worker = RunningProcess.start(WORKER, env);
+  t.after(() => worker.stop('SIGKILL'));
+  await worker.waitForOutput('worker ready');
+  assert.equal(await worker.stop('SIGTERM', SAFETY_NET_MS), 0);
+
+  // The same stores open again only with the same secret: the credential was what opened them.
+  const twice = await runNode(WORKER, [], { ...env, CHANGO_ROOT_SECRET_FILE: await writeSecretFile(dir, secret) });
+  assert.equal(twice.code, 1);
+  assert.equal(
+    refusal(twice.stderr),
+    `chango-worker: cannot start: the cluster root secret is given twice: by CHANGO_ROOT_SECRET_FILE and by the systemd credential root-secret ` +
+      `(${join(credentials, 'root-secret')}, from the unit's LoadCredential=); give it one way only, so it is clear which one is meant`,
+  );
+  const wrong = await runNode(WORKER, [], { CHANGO_DATA_DIR: dataDir, CHANGO_ROOT_SECRET: newRootSecret() });
+  assert.match(refusal(wrong.stderr), /the cluster root secret does not match the one these stores were created with/);
+  for (const output of [worker.stdout, worker.stderr, twice.stderr]) assert.ok(!output.includes(secret), 'root secret never printed');
 });

@@ -1,4 +1,5 @@
 import { integerSetting, readSharedSettings, type SharedSettings } from '@chango/contracts';
+import { chooseTokensFile, CREDENTIAL_NAMES, systemdCredential } from '@chango/security';
 import { tlsFilesFromEnv, type TlsFiles } from './tls.js';
 
 export interface ApiConfig extends SharedSettings {
@@ -26,10 +27,8 @@ export interface ApiConfig extends SharedSettings {
 
 /** Reads the api's settings from the environment. There is no default tokens file: no token, no start. */
 export function readApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
-  const tokensFile = env.CHANGO_API_TOKENS_FILE;
-  if (!tokensFile) {
-    throw new Error('CHANGO_API_TOKENS_FILE is not set: the api does not start without a tokens file (make a token with: chango-backup token new --name NAME --role admin)');
-  }
+  // CHANGO_API_TOKENS_FILE or the systemd credential api-tokens, exactly one (chooseTokensFile says why, in words).
+  const tokensFile = chooseTokensFile(env.CHANGO_API_TOKENS_FILE, systemdCredential(env, CREDENTIAL_NAMES.apiTokens));
   const headersTimeoutMs = integerSetting(env, 'CHANGO_API_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000);
   const requestTimeoutMs = integerSetting(env, 'CHANGO_API_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000);
   // Node refuses a server whose headers may take longer than the whole request.

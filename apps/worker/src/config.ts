@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { booleanSetting, choiceSetting, DRILL_SOURCES, integerSetting, readSharedSettings, type DrillSource, type SharedSettings } from '@chango/contracts';
 import { s3TimeoutsFromEnv, UPLOAD_PART_BYTES, type S3Timeouts } from '@chango/s3';
-import { loadIdentityFile } from '@chango/security';
+import { CREDENTIAL_NAMES, credentialLabel, loadIdentityFile, oneSource, systemdCredential } from '@chango/security';
 import { DEFAULT_DATA_DIR, loadRootSecret } from '@chango/state';
 
 /** This service's version, from the worker's package.json. */
@@ -16,7 +16,7 @@ export interface WorkerConfig extends SharedSettings {
   rootSecret: Buffer;
   /**
    * age identities that open archives encrypted to offline recipients
-   * (CHANGO_AGE_IDENTITY_FILE): with them a drill of such an archive restores
+   * (CHANGO_AGE_IDENTITY_FILE, or the systemd credential age-identity): with them a drill of such an archive restores
    * it in full; without (the default, and the point of offline recipients)
    * it can only check the stored bytes against the sidecar.
    */
@@ -51,7 +51,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     ...readSharedSettings(env),
     dataDir,
     rootSecret: loadRootSecret(env),
-    ageIdentities: env.CHANGO_AGE_IDENTITY_FILE ? loadIdentityFile(env.CHANGO_AGE_IDENTITY_FILE) : [],
+    ageIdentities: loadAgeIdentities(ageIdentityFile(env.CHANGO_AGE_IDENTITY_FILE, systemdCredential(env, CREDENTIAL_NAMES.ageIdentity))),
     workDir: env.CHANGO_WORK_DIR || join(dataDir, '.backup-work'),
     nodeId: env.CHANGO_NODE_ID || hostname(),
     gzipLevel: integerSetting(env, 'CHANGO_GZIP_LEVEL', 6, 1, 9),
@@ -65,4 +65,20 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     jobDeadlineMs: integerSetting(env, 'CHANGO_JOB_DEADLINE_MS', 0, 0, 7 * 24 * 3600_000),
     jobDeadlineFloorMs: integerSetting(env, 'CHANGO_JOB_DEADLINE_FLOOR_MS', 600_000, 1_000, 24 * 3600_000),
   };
+}
+
+/**
+ * The age identity file for drills: the one CHANGO_AGE_IDENTITY_FILE names (`variable`), or the systemd
+ * credential age-identity (`credential`, its path when the unit passed one); undefined when neither is
+ * given (drills of encrypted archives then check their bytes only). Both is refused: which key is meant?
+ */
+export function ageIdentityFile(variable: string | undefined, credential: string | undefined): string | undefined {
+  return oneSource('age identity file', [
+    { label: 'CHANGO_AGE_IDENTITY_FILE', value: variable },
+    { label: credential ? credentialLabel(CREDENTIAL_NAMES.ageIdentity, credential) : '', value: credential },
+  ])?.value;
+}
+
+function loadAgeIdentities(file: string | undefined): string[] {
+  return file ? loadIdentityFile(file) : [];
 }

@@ -20,10 +20,9 @@ import { DestinationLeftovers } from './leftovers.js';
 import { RunLedger } from './run-ledger.js';
 import { runVerify } from './verify-job.js';
 import { runCopy } from './copy-job.js';
+import { STOP_BOUND_MS } from './stop-bound.js';
 import { prepareWorkDir } from './work-dir.js';
 
-/** SIGTERM or SIGINT ends the process within this bound, whatever it was doing (README: within 30 s). */
-const STOP_BOUND_MS = 25_000;
 /** An interrupted job (deadline, stop) has this long to remove its files and abort its upload before it is failed or handed back anyway. */
 const JOB_WIND_DOWN_MS = 10_000;
 

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { CREDENTIAL_NAMES, credentialLabel, oneSource } from './systemd-credentials.js';
 
 export const ROLES = ['admin', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -37,6 +38,25 @@ export function parseTokensFile(text: string, source = 'tokens file'): TokenEntr
   });
   if (entries.length === 0) throw new Error(`${source} holds no token: nobody could use the api`);
   return entries;
+}
+
+/**
+ * The tokens file the api reads: the file CHANGO_API_TOKENS_FILE names (`variable`), or the systemd
+ * credential api-tokens (`credential`, its path when the unit passed one: systemdCredential). Exactly
+ * one: none stops the start, as does both (which file would hold the tokens that count?).
+ */
+export function chooseTokensFile(variable: string | undefined, credential: string | undefined): string {
+  const source = oneSource('api tokens file', [
+    { label: 'CHANGO_API_TOKENS_FILE', value: variable },
+    { label: credential ? credentialLabel(CREDENTIAL_NAMES.apiTokens, credential) : '', value: credential },
+  ]);
+  if (!source) {
+    throw new Error(
+      `CHANGO_API_TOKENS_FILE is not set and there is no systemd credential ${CREDENTIAL_NAMES.apiTokens}: the api does not start without a tokens file ` +
+        `(make a token with: chango-backup token new --name NAME --role admin; under systemd: LoadCredential=${CREDENTIAL_NAMES.apiTokens}:/etc/chango-backup/api-tokens)`,
+    );
+  }
+  return source.value;
 }
 
 export function loadTokensFile(path: string): TokenEntry[] {

@@ -1,7 +1,7 @@
 export { ControlPlaneState, DEFAULT_DATA_DIR, type OpenStateOptions } from './control-plane-state.js';
 export type { CheckpointOptions, CheckpointReport, CheckpointedStore } from './checkpoint.js';
 export { StateError, isStateError, type StateErrorCode } from './errors.js';
-export { loadRootSecret, MIN_ROOT_SECRET_BYTES, type RootSecretEnv } from './root-secret.js';
+export { chooseRootSecretSource, loadRootSecret, MIN_ROOT_SECRET_BYTES, type RootSecretEnv, type RootSecretSource } from './root-secret.js';
 export { Kms, deriveMasterDek, type Envelope } from './kms.js';
 export { iamWrites, IAM_PREFIX, type User, type Group, type Policy, type AccessKey, type StoredAccessKey } from './iam.js';
 export {
