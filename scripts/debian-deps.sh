@@ -12,6 +12,8 @@
 #                     open with it (`age -d -i key.txt FILE | tar -tz`).
 #   awscli         -> an independent S3 client: Object Lock retention is read back with
 #                     `aws s3api get-object-retention`, not with our own client.
+#   redis-sentinel -> three real sentinels watching a throwaway master and replica on loopback
+#                     (testkit/redis-sentinel.ts): the api and the worker through a failover.
 # Idempotent and quiet; `apt-get update` runs once, only when something is to be installed.
 set -euo pipefail
 
@@ -27,6 +29,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [[ -x /usr/bin/age ]] || missing+=(age)
 # Debian's own aws: a pyenv shim of that name may stand in front of it on PATH.
 [[ -x /usr/bin/aws ]] || missing+=(awscli)
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
 
 if ((${#missing[@]} == 0)); then
   exit 0
