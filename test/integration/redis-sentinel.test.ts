@@ -16,6 +16,20 @@ const FAILOVER_TIMEOUT_MS = 3_000;
 const EVERY_2_SECONDS = '*/2 * * * * *';
 const TICK_MS = 2_000;
 
+/** The distinct messages of the warn-or-worse JSON log lines from `since` on, with how often each came. */
+function logSummary(stdout: string, since: number): string {
+  const counts = new Map<string, number>();
+  for (const line of stdout.split('\n')) {
+    try {
+      const entry = JSON.parse(line) as { level?: number; time?: number; msg?: string };
+      if ((entry.level ?? 0) >= 40 && (entry.time ?? 0) >= since && entry.msg) counts.set(entry.msg, (counts.get(entry.msg) ?? 0) + 1);
+    } catch {
+      // not a JSON log line
+    }
+  }
+  return [...counts].map(([msg, n]) => `"${msg}" ×${n}`).join(', ') || 'nothing';
+}
+
 interface JobRow {
   id: string;
   kind: string;
@@ -112,6 +126,8 @@ describe('Redis through Sentinel: the master dies, the replica is promoted, back
       `(started ${Date.parse(next.startedAt) - killedAt} ms after, took ${next.durationMs} ms)`;
     t.diagnostic(line);
     console.log(line);
+    // What an operator saw in the logs meanwhile (README "Redis with Sentinel"): each distinct message, counted.
+    for (const [name, proc] of [['worker', stack.worker], ['api', stack.api]] as const) t.diagnostic(`${name} logged after the kill: ${logSummary(proc.stdout, killedAt)}`);
 
     // No password in anything the processes printed or the api answered.
     const transcript = stack.transcript();
