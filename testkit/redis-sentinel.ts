@@ -32,6 +32,8 @@ interface Server {
   name: string;
   port: number;
   child: ChildProcess;
+  cmd: string;
+  args: string[];
 }
 
 export class RedisSentinelSet {
@@ -96,6 +98,28 @@ export class RedisSentinelSet {
     const server = this.servers.find((s) => s.port === port);
     if (!server) throw new Error(`no Redis of this set on port ${port}`);
     server.child.kill('SIGKILL');
+  }
+
+  /**
+   * Starts the killed server on `port` again, as it was first started; the sentinels turn it into a
+   * replica of the master they promoted. Resolves once it is one, in sync, and every sentinel counts it.
+   */
+  async restart(port: number): Promise<void> {
+    const server = this.servers.find((s) => s.port === port);
+    if (!server) throw new Error(`no Redis of this set on port ${port}`);
+    if (server.child.exitCode === null && server.child.signalCode === null) throw new Error(`the Redis on port ${port} still runs`);
+    this.servers.splice(this.servers.indexOf(server), 1);
+    this.spawn(server.name, server.cmd, server.args, port);
+    await waitFor(`the Redis on port ${port} to be a replica again, in sync, known to every sentinel`, async () => {
+      const info = (await this.ask(port, this.redisPassword, ['info', 'replication'])) as string;
+      if (!/role:slave/.test(info) || !/master_link_status:up/.test(info)) return undefined;
+      for (const sentinel of this.sentinelPorts) {
+        const replicas = (await this.ask(sentinel, this.sentinelPassword, ['sentinel', 'replicas', this.masterName])) as string[][];
+        const entry = replicas.map((flat) => new Map(flat.flatMap((v, i) => (i % 2 === 0 ? [[v, flat[i + 1] as string] as const] : [])))).find((m) => m.get('port') === String(port));
+        if (!entry || entry.get('flags') !== 'slave') return undefined;
+      }
+      return true;
+    }, withinLoad(SENTINEL_INFO_MS + SENTINEL_HELLO_MS), 200);
   }
 
   /**
@@ -187,7 +211,7 @@ export class RedisSentinelSet {
     child.unref();
     child.on('error', (err) => process.stderr.write(`Redis sentinel set: cannot start ${cmd}: ${err.message}\n`));
     process.once('exit', () => child.kill('SIGKILL'));
-    this.servers.push({ name, port, child });
+    this.servers.push({ name, port, child, cmd, args });
   }
 
   /** One command to one server, on a connection of its own that does not retry (a dead server fails at once). */

@@ -3,7 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import type { BackupResult, BackupStatus, SkippedBackup } from '@chango/contracts';
 import { SuiteScope, waitFor } from '../../testkit/fixtures.js';
 import { backoffBound, jobLockBound, leaseBound, withinLoad, withWork } from '../../testkit/liveness.js';
-import { createTestBucket, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
+import { FaultProxy } from '../../testkit/fault-proxy.js';
+import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
 import { RedisSentinelSet } from '../../testkit/redis-sentinel.js';
 import { Stack } from '../../testkit/stack.js';
 
@@ -28,6 +29,14 @@ function logSummary(stdout: string, since: number): string {
     }
   }
   return [...counts].map(([msg, n]) => `"${msg}" ×${n}`).join(', ') || 'nothing';
+}
+
+interface JobBody {
+  state: string;
+  attemptsMade?: number;
+  progress?: { phase?: string };
+  failure?: { message: string };
+  result?: BackupResult;
 }
 
 interface JobRow {
@@ -133,5 +142,69 @@ describe('Redis through Sentinel: the master dies, the replica is promoted, back
     const transcript = stack.transcript();
     assert.ok(!transcript.includes(redis.redisPassword), 'the Redis password never shows');
     assert.ok(!transcript.includes(redis.sentinelPassword), 'the sentinel password never shows');
+  });
+
+  test('the master dies in the middle of an upload: the backup ends committed once, never half-written', async (t) => {
+    const nodeId = stack.env.CHANGO_NODE_ID as string;
+    // The killed master comes back (as a node would): the sentinels make it a replica of the promoted one.
+    await redis.restart(redis.firstMasterPort);
+    const master = await redis.masterPortSeenBy();
+    assert.equal(master, redis.firstReplicaPort);
+
+    // A link slow enough that the upload outlasts a failover (the archive is small: this state has 40 components).
+    const size = (await completedBackups())[0]?.size ?? 0;
+    assert.ok(size > 0);
+    const bytesPerSecond = Math.max(1_000, Math.floor(size / (redis.failoverBound() / 1_000 + 4)));
+    const bucket = await createTestBucket(rgw);
+    const slow = await FaultProxy.startIn(t, rgw.endpoint, { mode: 'slow', bytesPerSecond });
+    const put = await stack.request('PUT', '/admin/api/backup/config', {
+      body: { endpoint: slow.url, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey, sse: 'none', schedule: null },
+    });
+    assert.equal(put.status, 200, JSON.stringify(put.body));
+    const before = await waitFor('the status', status, withinLoad(leaseBound(LEASE_MS)));
+    // The scheduled backup in hand when the schedule was removed finishes first: its own work.
+    await waitFor('the queue to drain', async () => {
+      const answer = await stack.request<{ jobs: JobRow[] }>('GET', '/admin/api/backup/jobs?limit=500', { timeoutMs: 10_000 });
+      return answer.status === 200 && !answer.body.jobs.some((j) => ['active', 'waiting'].includes(j.state)) ? true : undefined;
+    }, withWork(TICK_MS), 200);
+    const started = await stack.request<{ jobId: string }>('POST', '/admin/api/backup/run?wait=false');
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const jobPath = `/admin/api/backup/jobs/${started.body.jobId}`;
+    await waitFor('the backup to be uploading', async () => {
+      const job = await stack.request<JobBody>('GET', jobPath, { timeoutMs: 10_000 });
+      assert.notEqual(job.body.state, 'completed', 'the backup finished before the master could be killed: make the link slower');
+      return job.body.progress?.phase === 'upload' ? true : undefined;
+    }, withWork(0), 50);
+    redis.kill(master);
+    const killedAt = Date.now();
+
+    await waitFor('the sentinels to promote the restarted replica', async () => {
+      for (const i of [0, 1, 2]) if ((await redis.masterPortSeenBy(i)) !== redis.firstMasterPort) return undefined;
+      return (await redis.roleOf(redis.firstMasterPort)) === 'master' ? true : undefined;
+    }, withinLoad(redis.failoverBound()), 100);
+    // The job ends: done in one go, or retried after a fenced commit or a lost lock (README "Redis with Sentinel").
+    const ended = await waitFor('the backup to end', async () => {
+      const job = await stack.request<JobBody>('GET', jobPath, { timeoutMs: 10_000 });
+      return job.status === 200 && (job.body.state === 'completed' || job.body.state === 'failed') ? job.body : undefined;
+    }, withWork(redis.failoverBound() + leaseBound(LEASE_MS) + jobLockBound(JOB_LOCK_MS) + backoffBound(BACKOFF_MS, ATTEMPTS)), 200);
+    const after = await waitFor('the worker to lead', async () => ((await status())?.leader?.nodeId === nodeId ? await status() : undefined), withinLoad(leaseBound(LEASE_MS)));
+    const line =
+      `master SIGKILLed during an upload (${size} B at ${bytesPerSecond} B/s): the job ${ended.state} after ${ended.attemptsMade ?? '?'} attempt(s) ` +
+      `${Date.now() - killedAt} ms after the kill; lease epoch ${before.leader?.epoch} -> ${after.leader?.epoch}` +
+      `${ended.failure ? `; failure: ${ended.failure.message}` : ''}; worker logged: ${logSummary(stack.worker.stdout, killedAt)}`;
+    t.diagnostic(line);
+    console.log(line);
+    assert.equal(ended.state, 'completed', `the backup completes: ${ended.failure?.message ?? ''}`);
+
+    // At the destination: committed backups only (each archive with its sidecar), no dangling upload.
+    const s3 = minioClient(rgw);
+    const names: string[] = [];
+    for await (const item of s3.listObjectsV2(bucket, '', true)) if (item.name) names.push(item.name);
+    const archives = names.filter((n) => n.endsWith('.tar.gz'));
+    assert.ok(archives.length >= 1 && archives.length <= 2, `one backup, or two of the same state at worst: ${names.join(', ')}`);
+    for (const archive of archives) assert.ok(names.includes(`${archive}.sha256`), `${archive} is committed (has its sidecar)`);
+    const incomplete: string[] = [];
+    for await (const upload of s3.listIncompleteUploads(bucket, '', true)) incomplete.push(upload.key);
+    assert.deepEqual(incomplete, [], 'no dangling multipart upload');
   });
 });
