@@ -14,6 +14,8 @@
 #                     `aws s3api get-object-retention`, not with our own client.
 #   systemd        -> systemd-analyze, which verifies the units of deploy/systemd (it does not
 #                     need systemd to run as PID 1).
+#   redis-sentinel -> three real sentinels watching a throwaway master and replica on loopback
+#                     (testkit/redis-sentinel.ts): the api and the worker through a failover.
 # Idempotent and quiet; `apt-get update` runs once, only when something is to be installed.
 set -euo pipefail
 
@@ -30,6 +32,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # Debian's own aws: a pyenv shim of that name may stand in front of it on PATH.
 [[ -x /usr/bin/aws ]] || missing+=(awscli)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
 
 if ((${#missing[@]} == 0)); then
   exit 0

@@ -38,6 +38,7 @@ export class Stack {
     readonly viewerToken: string,
     readonly prefix: string,
     readonly env: Record<string, string>,
+    private readonly sharedRedis: boolean,
   ) {}
 
   /** Seeds a data dir and starts the worker and the api. `env` adds or overrides settings of both. */
@@ -50,6 +51,11 @@ export class Stack {
       apiEnv?: Record<string, string>;
       /** An already seeded data dir and the root secret it was made with (seeding is then skipped). */
       existing?: { dataDir: string; rootSecret: string };
+      /**
+       * false: the stack's Redis is the test's own (a Redis Sentinel set in `env`, thrown away with the test), so stop()
+       * leaves the shared REDIS_URL alone; redisDump() is then not available. Default true.
+       */
+      sharedRedis?: boolean;
     } = {},
   ): Promise<Stack> {
     const dir = await tempDir(t, 'chango-stack');
@@ -72,7 +78,7 @@ export class Stack {
       CHANGO_NODE_ID: `node-${prefix}`,
       ...options.env,
     };
-    const stack = new Stack(dir, dataDir, secretFile, rootSecret, tokensFile, admin.token, viewer.token, prefix, env);
+    const stack = new Stack(dir, dataDir, secretFile, rootSecret, tokensFile, admin.token, viewer.token, prefix, env, options.sharedRedis ?? true);
     t.after(() => stack.stop());
     if (!options.existing) {
       const seeded = await runCli(['state', 'seed', '--users', String(options.users ?? 4), '--components', String(options.components ?? 40)], env);
@@ -140,6 +146,7 @@ export class Stack {
 
   /** Every value stored in Redis under this stack's prefix (DUMP bytes), to look for secrets in. */
   async redisDump(): Promise<Buffer> {
+    if (!this.sharedRedis) throw new Error('redisDump: this stack runs on a Redis of its own test (sharedRedis: false), not on REDIS_URL');
     const redis = new Redis(REDIS_URL);
     try {
       const keys = await redis.keys(`${this.prefix}:*`);
@@ -152,7 +159,7 @@ export class Stack {
 
   async stop(): Promise<void> {
     await Promise.all([this.api?.stop(), this.worker?.stop(), ...[...this.others.values()].map((w) => w.stop())]);
-    await deleteRedisPrefix(this.prefix);
+    if (this.sharedRedis) await deleteRedisPrefix(this.prefix);
   }
 }
 

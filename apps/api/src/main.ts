@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   const log = createLogger('chango-api');
   const config = readApiConfig();
   let tokens = loadTokensFile(config.tokensFile);
-  const link = new RedisLink(config.redisUrl, config.queuePrefix, log);
+  const link = new RedisLink(config, config.queuePrefix, log);
   const app = createApp({ config, link, tokens: () => tokens, log });
 
   // Every wait on a client is bounded: headers, the whole request, an idle keep-alive connection. Node checks these

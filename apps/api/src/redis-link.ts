@@ -1,7 +1,11 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { Queue, QueueEvents } from 'bullmq';
 import {
   QUEUES,
+  describeRedis,
+  redactRedisUrl,
+  redisConnectionOptions,
+  type SharedSettings,
   type BackupQueueData,
   type BackupQueueResult,
   type ControlJobData,
@@ -27,19 +31,26 @@ export class RedisLink {
   readonly redis: Redis;
   private readonly outage: OutageLog;
 
+  /** Our Redis in words (the sentinels and master name, or the URL without its password), for messages. */
+  readonly where: string;
+
+  /** `target`: REDIS_URL, or the Redis Sentinel settings (readSharedSettings); a bare URL string is taken as REDIS_URL. */
   constructor(
-    readonly redisUrl: string,
+    target: string | Pick<SharedSettings, 'redisUrl' | 'sentinel' | 'redisPassword'>,
     readonly prefix: string,
     log: Logger,
   ) {
+    const settings = typeof target === 'string' ? { redisUrl: target } : target;
+    this.where = describeRedis(settings);
     this.outage = new OutageLog(log, { failed: 'Redis connection error', recovered: 'Redis answers again' });
+    const base = redisConnectionOptions(settings);
     // BullMQ connects its queues itself; a call that Redis does not answer is cut short by bounded()'s timeout.
-    const connection = { url: redisUrl, maxRetriesPerRequest: 1 };
+    const connection = { ...base, maxRetriesPerRequest: 1 };
     this.backup = new Queue(QUEUES.backup, { connection, prefix });
     this.control = new Queue(QUEUES.control, { connection, prefix });
-    this.backupEvents = new QueueEvents(QUEUES.backup, { connection: { url: redisUrl }, prefix });
-    this.controlEvents = new QueueEvents(QUEUES.control, { connection: { url: redisUrl }, prefix });
-    this.redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+    this.backupEvents = new QueueEvents(QUEUES.backup, { connection: { ...base }, prefix });
+    this.controlEvents = new QueueEvents(QUEUES.control, { connection: { ...base }, prefix });
+    this.redis = openRedis(base, { maxRetriesPerRequest: 1 });
     const onError = (err: Error) => this.outage.failed(err);
     this.backup.on('error', onError);
     this.control.on('error', onError);
@@ -60,7 +71,7 @@ export class RedisLink {
       return answer;
     } catch (err) {
       if (err instanceof HttpError || !isRedisTrouble(err)) throw err;
-      throw new HttpError(503, 'redis_unavailable', `Redis at ${redactUrl(this.redisUrl)} is not reachable (${(err as Error).message}); backups cannot be queued or looked up until it is back`);
+      throw new HttpError(503, 'redis_unavailable', `${this.where} is not reachable (${(err as Error).message}); backups cannot be queued or looked up until it is back`);
     } finally {
       clearTimeout(timer);
     }
@@ -82,12 +93,10 @@ function isRedisTrouble(err: unknown): boolean {
 }
 
 /** A Redis URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'the configured Redis';
-  }
+export const redactUrl = redactRedisUrl;
+
+/** A plain ioredis client from redisConnectionOptions plus this place's own options. */
+export function openRedis(base: ReturnType<typeof redisConnectionOptions>, extra: RedisOptions): Redis {
+  const { url, ...rest } = base;
+  return url ? new Redis(url, { ...rest, ...extra }) : new Redis({ ...rest, ...extra });
 }

@@ -1,6 +1,7 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import {
   BACKUP_JOB,
+  redisConnectionOptions,
   QUEUES,
   VERIFY_JOB,
   COPY_JOB,
@@ -47,7 +48,7 @@ export class JobWorkers {
   private readonly control: Worker<ControlJobData, ControlAnswer>;
 
   constructor(config: WorkerConfig, handlers: { backupQueue: BackupQueueHandlers; control: ControlHandler }, log: Logger) {
-    const connection = { url: config.redisUrl, maxRetriesPerRequest: null };
+    const connection = { ...redisConnectionOptions(config), maxRetriesPerRequest: null };
     this.backups = new Worker(QUEUES.backup, (job, token) => dispatch(job, token, handlers.backupQueue), {
       connection,
       prefix: config.queuePrefix,

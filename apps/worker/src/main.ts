@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
-import { BACKUP_JOB, COPY_JOB, QUEUES, VERIFY_JOB, WORKER_HEARTBEAT_EVERY_MS, backupJobOptions, redisKeys, type BackupQueueData, type CopyJobData } from '@chango/contracts';
+import { BACKUP_JOB, COPY_JOB, QUEUES, VERIFY_JOB, WORKER_HEARTBEAT_EVERY_MS, backupJobOptions, describeRedis, redisConnectionOptions, redisKeys, type BackupQueueData, type CopyJobData } from '@chango/contracts';
 import { workerTransportKey } from '@chango/security';
 import { ControlPlaneState } from '@chango/state';
 import { createLogger, type Logger } from '@chango/telemetry';
@@ -43,7 +43,8 @@ async function main(): Promise<void> {
   const guard = new JobGuard(JOB_WIND_DOWN_MS, log);
   failJobsInHandOnStrayRejections(guard, log);
 
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const { url, ...target } = redisConnectionOptions(config);
+  const redis = url ? new Redis(url, { ...target, maxRetriesPerRequest: null }) : new Redis({ ...target, maxRetriesPerRequest: null });
   redis.on('error', () => undefined); // reported by the heartbeat and the lease, once
   // Shares the plain Redis connection (a Queue never blocks on it): one connection fewer.
   const backupQueue = new Queue<BackupQueueData>(QUEUES.backup, { connection: redis, prefix: config.queuePrefix });
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
   await replica.follow(WORKER_HEARTBEAT_EVERY_MS);
   await leadership.start();
   log.info(
-    { dataDir: config.dataDir, nodeId: config.nodeId, prefix: config.queuePrefix, leader: leadership.isLeader, leaseMs: config.leaderLeaseMs, workers: redisKeys(config.queuePrefix).workers },
+    { dataDir: config.dataDir, nodeId: config.nodeId, redis: describeRedis(config), prefix: config.queuePrefix, leader: leadership.isLeader, leaseMs: config.leaderLeaseMs, workers: redisKeys(config.queuePrefix).workers },
     'worker ready: control-plane state open',
   );
 
