@@ -62,12 +62,12 @@ import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import { access, constants, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import * as Minio from 'minio';
 import { isProcessRunning } from '@chango/restore';
+import { freeLoopbackPort } from './ports.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -182,24 +182,6 @@ function randomString(alphabet: string, length: number): string {
   return out;
 }
 
-async function freePort(taken: Set<number>): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const address = server.address();
-        const p = typeof address === 'object' && address ? address.port : 0;
-        server.close(() => resolve(p));
-      });
-    });
-    // Stay out of Ceph's own port range (ms bind port min/max: 6800-7300) and avoid repeats.
-    if (port > 0 && !taken.has(port) && (port < 6800 || port > 7300)) {
-      taken.add(port);
-      return port;
-    }
-  }
-}
 
 async function missingBinaries(): Promise<string[]> {
   const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
@@ -328,9 +310,9 @@ class Cluster {
   private async bringUp(deadline: number): Promise<void> {
     const { dir, conf } = this;
     const taken = new Set<number>();
-    const monPort = await freePort(taken);
-    const mainPort = await freePort(taken);
-    const strictPort = await freePort(taken);
+    const monPort = await freeLoopbackPort(taken);
+    const mainPort = await freeLoopbackPort(taken);
+    const strictPort = await freeLoopbackPort(taken);
     const fsid = randomUUID();
     const osdUuid = randomUUID();
     for (const sub of ['run', 'log', 'mon.a', 'osd.0', 'rgw']) await mkdir(join(dir, sub));

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { tempDir, waitFor, type CleanupScope } from './fixtures.js';
 import { PROCESS_START_MS, withinLoad } from './liveness.js';
+import { freeLoopbackPort } from './ports.js';
 
 /**
  * A throwaway Redis Sentinel deployment on loopback, made of real processes: a
@@ -151,9 +151,9 @@ export class RedisSentinelSet {
 
   private async startAll(): Promise<void> {
     const taken = new Set<number>();
-    this.firstMasterPort = await freePort(taken);
-    this.firstReplicaPort = await freePort(taken);
-    for (let i = 0; i < 3; i++) this.sentinelPorts.push(await freePort(taken));
+    this.firstMasterPort = await freeLoopbackPort(taken);
+    this.firstReplicaPort = await freeLoopbackPort(taken);
+    for (let i = 0; i < 3; i++) this.sentinelPorts.push(await freeLoopbackPort(taken));
     const auth = ['--requirepass', this.redisPassword, '--masterauth', this.redisPassword];
     const common = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'];
     await mkdir(join(this.dir, 'master'));
@@ -227,20 +227,3 @@ export class RedisSentinelSet {
   }
 }
 
-async function freePort(taken: Set<number>): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const address = server.address();
-        const p = typeof address === 'object' && address ? address.port : 0;
-        server.close(() => resolve(p));
-      });
-    });
-    if (port > 0 && !taken.has(port)) {
-      taken.add(port);
-      return port;
-    }
-  }
-}

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -10,6 +9,7 @@ import type { BackupResult, BackupStatus } from '@chango/contracts';
 import { SuiteScope, tempDir, waitFor, type CleanupScope } from '../../testkit/fixtures.js';
 import { SAFETY_NET_MS, settled, withinLoad } from '../../testkit/liveness.js';
 import { API, REPO_ROOT, RunningProcess } from '../../testkit/processes.js';
+import { freeLoopbackPort } from '../../testkit/ports.js';
 import { Stack } from '../../testkit/stack.js';
 import { createTestBucket, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
 
@@ -24,13 +24,6 @@ interface RuleFile {
   groups: { rules: { record?: string; alert?: string; expr: string }[] }[];
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** `promtool check metrics` on a scrape: its complaints, one a line (none is the goal). */
 async function promtoolComplaints(exposition: string): Promise<string> {
@@ -114,7 +107,7 @@ describe('metrics, alert rules and the dashboard against promtool and a real Pro
   test('a real Prometheus scraping two api replicas gets data for every dashboard and rule expression after a backup and a drill', async (t) => {
     const { stack, replicaUrl } = await twoReplicas(t);
     const dir = await tempDir(t, 'chango-prometheus');
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     const targets = [stack.baseUrl, replicaUrl].map((url) => new URL(url).host);
     await writeFile(
       join(dir, 'prometheus.yml'),
