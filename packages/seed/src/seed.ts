@@ -86,6 +86,9 @@ export async function seedState(state: ControlPlaneState, options: SeedOptions):
   });
 
   const topology: GatewayTopology = { gateways: [], updatedAt: new Date().toISOString() };
+  // Each cluster's nginx upstream lines, gathered as its gateways are made: one pass over the
+  // components (filtering every gateway per cluster made seeding quadratic in the component count).
+  const upstreams: string[][] = Array.from({ length: clusters }, () => []);
   for (let start = 0; start < options.components; start += CHUNK) {
     const components = range(start, Math.min(options.components, start + CHUNK)).map((i) => {
       const cluster = Math.floor(i / COMPONENTS_PER_CLUSTER);
@@ -96,27 +99,24 @@ export async function seedState(state: ControlPlaneState, options: SeedOptions):
         metadataWrites.putComponent(tx, component, { adminPassword: randomToken(24), jmxPassword: randomToken(24) });
       }
     });
-    for (const component of components) {
+    for (const [offset, component] of components.entries()) {
       topology.gateways.push({
         id: `gw-${component.id}`,
         nodeId: component.nodeId,
         listen: '0.0.0.0:443',
         routes: [{ path: `/${component.kind}/${component.id}`, componentId: component.id }],
       });
+      upstreams[Math.floor((start + offset) / COMPONENTS_PER_CLUSTER)]?.push(`  server ${component.nodeId}.internal:8443; # ${component.id}`);
     }
   }
 
   await state.commit((tx) => {
     metadataWrites.putGatewayTopology(tx, topology);
     for (let c = 0; c < clusters; c++) {
-      const upstreams = topology.gateways
-        .filter((g) => g.nodeId.startsWith(`nm-${run}-${c}-`))
-        .map((g) => `  server ${g.nodeId}.internal:8443; # ${g.routes[0]?.componentId}`)
-        .join('\n');
       metadataWrites.putNginxSite(tx, {
         name: clusterName(c),
         cluster: clusterName(c),
-        config: `upstream ${clusterName(c)} {\n${upstreams}\n}\nserver {\n  listen 443 ssl;\n  location / { proxy_pass https://${clusterName(c)}; }\n}\n`,
+        config: `upstream ${clusterName(c)} {\n${(upstreams[c] ?? []).join('\n')}\n}\nserver {\n  listen 443 ssl;\n  location / { proxy_pass https://${clusterName(c)}; }\n}\n`,
         updatedAt: new Date().toISOString(),
       });
     }
