@@ -57,9 +57,9 @@
  *   (60 s overall, 30 s per radosgw-admin call); a daemon that dies during start-up fails it with
  *   the tail of its log, one that dies later is reported on stderr with its log tail.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { access, constants, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -68,6 +68,7 @@ import { promisify } from 'node:util';
 import * as Minio from 'minio';
 import { isProcessRunning } from '@chango/restore';
 import { freeLoopbackPort } from './ports.js';
+import { spawnTiedToThisProcess } from './processes.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -370,16 +371,7 @@ class Cluster {
   }
 
   private async spawnDaemon(name: string, cmd: string, args: string[]): Promise<void> {
-    const out = openSync(join(this.dir, 'log', `${name}.out`), 'a');
-    let child: ChildProcess;
-    try {
-      // setpriv execs the daemon (same PID) with PR_SET_PDEATHSIG: it is killed if we die.
-      child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', cmd, ...args], { stdio: ['ignore', out, out] });
-    } finally {
-      closeSync(out);
-    }
-    // Unref'd: a test file that forgets stop() still exits (and the exit hook kills the daemons).
-    child.unref();
+    const child = spawnTiedToThisProcess(cmd, args, join(this.dir, 'log', `${name}.out`));
     const daemon: Daemon = { name, child, exit: undefined };
     this.daemons.push(daemon);
     if (child.pid !== undefined) livePids.add(child.pid);

@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PROCESS_START_MS, SAFETY_NET_MS, TEARDOWN_GRACE_MS } from './liveness.js';
@@ -123,4 +124,22 @@ export class RunningProcess {
 export async function ldb(args: string[]): Promise<string> {
   const { stdout } = await execFileAsync('ldb', args, { maxBuffer: 256 * 1024 * 1024, timeout: SAFETY_NET_MS });
   return stdout;
+}
+
+/**
+ * Starts a server a test needs (a Ceph daemon, Redis, a sentinel) under
+ * `setpriv --pdeathsig KILL`, which execs it (same PID) with PR_SET_PDEATHSIG:
+ * it dies with this process, even one that is SIGKILLed. Its output is
+ * appended to `logFile`; unref'd, so a test file that forgets to stop it
+ * still exits (the caller's exit hook kills it).
+ */
+export function spawnTiedToThisProcess(cmd: string, args: string[], logFile: string): ChildProcess {
+  const out = openSync(logFile, 'a');
+  try {
+    const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', cmd, ...args], { stdio: ['ignore', out, out] });
+    child.unref();
+    return child;
+  } finally {
+    closeSync(out);
+  }
 }

@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { tempDir, waitFor, type CleanupScope } from './fixtures.js';
 import { PROCESS_START_MS, withinLoad } from './liveness.js';
 import { freeLoopbackPort } from './ports.js';
+import { spawnTiedToThisProcess } from './processes.js';
 
 /**
  * A throwaway Redis Sentinel deployment on loopback, made of real processes: a
@@ -200,15 +200,7 @@ export class RedisSentinelSet {
   }
 
   private spawn(name: string, cmd: string, args: string[], port: number): void {
-    const out = openSync(join(this.dir, `${name}.log`), 'a');
-    let child: ChildProcess;
-    try {
-      // setpriv execs the server (same PID) with PR_SET_PDEATHSIG: it is killed if the test process dies.
-      child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', cmd, ...args], { stdio: ['ignore', out, out] });
-    } finally {
-      closeSync(out);
-    }
-    child.unref();
+    const child = spawnTiedToThisProcess(cmd, args, join(this.dir, `${name}.log`));
     child.on('error', (err) => process.stderr.write(`Redis sentinel set: cannot start ${cmd}: ${err.message}\n`));
     process.once('exit', () => child.kill('SIGKILL'));
     this.servers.push({ name, port, child, cmd, args });

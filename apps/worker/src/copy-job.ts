@@ -4,7 +4,7 @@ import type { CopyJobData, CopyOutcome, CopyRecord, CopyResult } from '@chango/c
 import { NotTheArchive } from '@chango/directory-archives';
 import { BackupBucket, expectedChecksum } from '@chango/s3';
 import type { JobContext } from './job-context.js';
-import { openCopyStore, SourceMismatch, type CopyStore } from './copy-stores.js';
+import { openCopyStore, type CopyStore } from './copy-stores.js';
 import { jobDeadlineMs } from './deadlines.js';
 import { asJobError, attemptWords, handBackIfStopping, isFinalFailure } from './job-outcome.js';
 import { stateBytes } from './work-space.js';
@@ -80,7 +80,7 @@ async function copy(job: CopyJob, primary: BackupBucket, store: CopyStore, ctx: 
     copied = await store.store(basename(key), archive.stream, { size, sha256, backupId: job.data.backupId });
   } catch (err) {
     // Bytes that are not the backup's will not become right on a retry.
-    throw err instanceof SourceMismatch || err instanceof NotTheArchive ? new UnrecoverableError(err.message) : err;
+    throw err instanceof NotTheArchive ? new UnrecoverableError(err.message) : err;
   }
   const retentionDeleted = await store.retain(copied, { lease: ctx.lease, log: ctx.log });
   await job.updateProgress({ phase: 'done', bytesDone: size, bytesExpected: size }).catch(() => undefined);

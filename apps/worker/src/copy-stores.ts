@@ -4,7 +4,7 @@ import { copyDestinationLabel, type BackupDestination, type CopyTarget, type S3C
 
 type DirectoryCopyTarget = Extract<CopyTarget, { type: 'directory' }>;
 import { BackupBucket, expectedChecksum, type ArchiveFacts, type S3Timeouts } from '@chango/s3';
-import { DirectoryArchives } from '@chango/directory-archives';
+import { assertTheArchive, DirectoryArchives } from '@chango/directory-archives';
 import { applyDirectoryRetention } from './directory-retention.js';
 import { applyRetention, type RetentionContext } from './retention.js';
 
@@ -48,9 +48,6 @@ export function openCopyStore(target: CopyTarget, options: { partBytes?: number;
   return target.type === 's3' ? new S3CopyStore(target, options) : new DirectoryCopyStore(target);
 }
 
-/** Bytes that are not what the backup recorded: its archive at the primary changed after it committed. */
-export class SourceMismatch extends Error {}
-
 class S3CopyStore implements CopyStore {
   readonly destination: string;
   private readonly bucket: BackupBucket;
@@ -74,7 +71,8 @@ class S3CopyStore implements CopyStore {
     source.once('error', (err) => counted.destroy(err));
     try {
       await this.bucket.upload(key, source.pipe(counted), facts);
-      sameBytes(counted, facts);
+      // Bytes that differ mean the primary's archive changed after the backup committed (damaged or altered).
+      assertTheArchive(counted, facts, 'the archive read from the primary destination');
       await this.bucket.commit(key, facts);
       return key;
     } catch (err) {
@@ -164,14 +162,4 @@ class DirectoryCopyStore implements CopyStore {
 export function copyAsDestination(target: S3CopyTarget): BackupDestination {
   const { type: _type, ...location } = target;
   return { ...location, objectLock: target.objectLock ?? null, schedule: null, timezone: 'UTC', encryption: null, copy: null };
-}
-
-function sameBytes(counted: HashingCounter, facts: ArchiveFacts): void {
-  const sha256 = counted.sha256();
-  if (sha256 !== facts.sha256 || counted.bytes !== facts.size) {
-    throw new SourceMismatch(
-      `the archive read from the primary destination has ${counted.bytes} bytes with sha256 ${sha256}, but the backup committed ${facts.size} bytes with sha256 ${facts.sha256}: ` +
-        'the primary copy changed after the backup (damaged or altered); it was not copied',
-    );
-  }
 }

@@ -123,18 +123,21 @@ function secretFromFile(path: string): { value: string } | { problem: string } {
   return { value };
 }
 
-/** A variable naming a file that holds a secret; unset or empty: no secret. */
-const secretFile = () =>
-  z
+/** An environment variable `read` turns into its value, or refuses in words (the schema's error names the variable). */
+function variable<T>(read: (raw: string | undefined) => { value: T } | { problem: string }) {
+  return z
     .string()
     .optional()
     .transform((raw, ctx) => {
-      if (!raw) return undefined;
-      const read = secretFromFile(raw);
-      if ('value' in read) return read.value;
-      ctx.addIssue({ code: 'custom', message: read.problem });
+      const result = read(raw);
+      if ('value' in result) return result.value;
+      ctx.addIssue({ code: 'custom', message: result.problem });
       return z.NEVER;
     });
+}
+
+/** A variable naming a file that holds a secret; unset or empty: no secret. */
+const secretFile = () => variable((raw) => (raw ? secretFromFile(raw) : { value: undefined }));
 
 export const SHARED_SETTING_DEFAULTS = {
   redisUrl: 'redis://127.0.0.1:6379',
@@ -144,15 +147,7 @@ export const SHARED_SETTING_DEFAULTS = {
 
 /** An environment variable that holds a whole number in [min, max]; unset or empty gives `fallback` (the rule of integerSetting). */
 function wholeNumber(fallback: number, min: number, max: number) {
-  return z
-    .string()
-    .optional()
-    .transform((raw, ctx) => {
-      const read = wholeNumberIn(raw, fallback, min, max);
-      if ('value' in read) return read.value;
-      ctx.addIssue({ code: 'custom', message: read.problem });
-      return z.NEVER;
-    });
+  return variable((raw) => wholeNumberIn(raw, fallback, min, max));
 }
 
 /** A text variable; unset or empty gives `fallback`. */
@@ -168,16 +163,11 @@ export const SharedSettingsSchema = z
     CHANGO_QUEUE_PREFIX: text(SHARED_SETTING_DEFAULTS.queuePrefix),
     CHANGO_BACKUP_ATTEMPTS: wholeNumber(SHARED_SETTING_DEFAULTS.retry.attempts, 1, 20),
     CHANGO_BACKUP_BACKOFF_MS: wholeNumber(SHARED_SETTING_DEFAULTS.retry.backoffMs, 10, 3_600_000),
-    REDIS_SENTINELS: z
-      .string()
-      .optional()
-      .transform((raw, ctx) => {
-        if (!raw) return undefined;
-        const read = parseSentinels(raw);
-        if ('sentinels' in read) return read.sentinels;
-        ctx.addIssue({ code: 'custom', message: read.problem });
-        return z.NEVER;
-      }),
+    REDIS_SENTINELS: variable((raw) => {
+      if (!raw) return { value: undefined };
+      const read = parseSentinels(raw);
+      return 'sentinels' in read ? { value: read.sentinels } : read;
+    }),
     REDIS_SENTINEL_MASTER: z
       .string()
       .optional()

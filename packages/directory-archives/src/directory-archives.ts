@@ -81,11 +81,7 @@ export class DirectoryArchives {
     this.streams.add(sink);
     try {
       await pipeline(source, counted, sink);
-      if (counted.bytes !== facts.size || counted.sha256() !== facts.sha256) {
-        throw new NotTheArchive(
-          `the bytes given for ${name} are ${counted.bytes} bytes with sha256 ${counted.sha256()}, but the backup committed ${facts.size} bytes with sha256 ${facts.sha256}: not copied`,
-        );
-      }
+      assertTheArchive(counted, facts, `the bytes given for ${name}`);
       await syncFile(partial);
       await rename(partial, final);
       await writeSynced(folder, `${name}${SIDECAR_SUFFIX}`, sidecarBody(name, facts.sha256));
@@ -226,6 +222,18 @@ export class DirectoryArchives {
       );
     });
     if (!info.isDirectory()) throw new Error(`the copy directory ${this.root} is not a directory`);
+  }
+}
+
+/**
+ * Throws NotTheArchive when the bytes that went through `counted` (`what`, in
+ * words) are not the ones the backup committed: whichever target a copy goes
+ * to, such bytes never become a copy.
+ */
+export function assertTheArchive(counted: HashingCounter, facts: ArchiveFacts, what: string): void {
+  const sha256 = counted.sha256();
+  if (counted.bytes !== facts.size || sha256 !== facts.sha256) {
+    throw new NotTheArchive(`${what} are ${counted.bytes} bytes with sha256 ${sha256}, but the backup committed ${facts.size} bytes with sha256 ${facts.sha256}: not copied`);
   }
 }
 

@@ -3,4 +3,4 @@
  * `.sha256` sidecars written last): the second copy's directory target, and
  * what the CLI reads with `--dir`.
  */
-export { DirectoryArchives, monthOf, NotTheArchive, type ArchiveFacts, type DirectoryEntry, type OpenedDirectoryArchive } from './directory-archives.js';
+export { assertTheArchive, DirectoryArchives, monthOf, NotTheArchive, type ArchiveFacts, type DirectoryEntry, type OpenedDirectoryArchive } from './directory-archives.js';
