@@ -137,7 +137,8 @@ describe('S3 Object Lock at the destination (Ceph RGW, awscli reading back)', ()
     const listed = await listObjectVersions(rgw, locked, backup.key);
     const version = listed.Versions?.find((v) => v.Key === backup.key)?.VersionId;
     assert.ok(version, 'the archive has a version');
-    const deletion = await awsS3api(rgw, ['delete-object', '--bucket', locked, '--key', backup.key, '--version-id', version]);
+    // `--version-id=…` in one word: RGW's version ids may begin with '-', which argparse would take for a flag.
+    const deletion = await awsS3api(rgw, ['delete-object', '--bucket', locked, '--key', backup.key, `--version-id=${version}`]);
     assert.notEqual(deletion.code, 0, 'deleting a locked version is refused');
     assert.match(deletion.stderr, /AccessDenied/);
     assert.equal((await retentionOf(backup.key)).Retention.Mode, 'COMPLIANCE', 'and the archive is still there');
