@@ -25,7 +25,7 @@ export const SERVICE = {
 
 /**
  * The state a case backs up: 8000 components make ≈ 26 MiB of stores and a ≈ 15 MiB archive at
- * gzip 9 — three 5 MiB parts, and checkpoint and archive phases of ≈ 1 s each on an idle
+ * gzip 9 — three 5 MiB parts, a checkpoint of ≈ 1 s and an upload (archiving as it goes) on an idle
  * 2-core machine, long enough to land a fault inside them.
  */
 export const STATE = { users: 20, components: 8_000 } as const;
@@ -57,7 +57,7 @@ export const RATES = {
 
 /** Fault placement. */
 export const AIM = {
-  /** checkpoint and archive: the kill lands this long after the worker reported the phase (each lasts ≈ 1 s idle). */
+  /** checkpoint: the kill lands this long after the worker reported the phase (it lasts ≈ 1 s idle). */
   afterPhaseStartMs: 150,
   /** "mid-upload": one part acknowledged and the next one in flight. */
   uploadBytes: SERVICE.partBytes + 1 * MiB,
@@ -81,7 +81,7 @@ export const MARGIN = 2;
 
 /**
  * One whole backup of STATE through a healthy link: ≈ 3 s measured on an idle 2-core machine
- * (checkpoint, archive, upload, commit), taken ×5 for busy cores and a cold start.
+ * (checkpoint, upload, commit), taken ×5 for busy cores and a cold start.
  */
 export const BACKUP_ESTIMATE_MS = 15_000;
 

@@ -13,7 +13,7 @@ import { POLL_MS } from './settings.js';
 import { jobView, pollUntil } from './service.js';
 import type { Stack } from '../testkit/stack.js';
 
-export type Phase = 'checkpoint' | 'archive' | 'upload' | 'commit' | 'done' | 'verify' | 'copy';
+export type Phase = 'checkpoint' | 'upload' | 'commit' | 'done' | 'verify' | 'copy';
 
 /**
  * Follows the phases the worker reports on its Redis link. `current` is the last phase it

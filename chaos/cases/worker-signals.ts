@@ -1,9 +1,10 @@
 /**
  * The worker killed (SIGKILL) or asked to stop (SIGTERM) in each phase of a backup, then started
  * again as systemd would. Where each fault lands, exactly:
- * - checkpoint, archive: AIM.afterPhaseStartMs after the worker reported the phase (each lasts
- *   ≈ 1 s with this state), so the checkpoint copy or the spool file is half-written;
- * - upload: one 5 MiB part acknowledged and the next in flight (the S3 link slowed to aim);
+ * - checkpoint: AIM.afterPhaseStartMs after the worker reported the phase (it lasts ≈ 1 s with
+ *   this state), so the checkpoint copy is half-written;
+ * - upload (the archive is made as it is uploaded: no phase of its own): one 5 MiB part
+ *   acknowledged and the next in flight (the S3 link slowed to aim);
  * - commit: as S3's answer to the sidecar PUT comes back — the commit marker is stored, the
  *   worker never hears it (the most dangerous moment: a backup that is whole, in a job that is not);
  * - done: as the worker reports `done`, before the job is completed in Redis.
@@ -18,7 +19,7 @@ import { jobView } from '../service.js';
 import { AIM, archiveTransferMs, phaseBoundMs, RATES, SIGTERM_EXIT_MS, STATE } from '../settings.js';
 import { PhaseWatcher, afterBytes, onSidecarStored, within, type Phase } from '../triggers.js';
 
-export const BACKUP_PHASES = ['checkpoint', 'archive', 'upload', 'commit', 'done'] as const;
+export const BACKUP_PHASES = ['checkpoint', 'upload', 'commit', 'done'] as const;
 type BackupPhaseName = (typeof BACKUP_PHASES)[number];
 
 /** Rough archive size of STATE (≈ 15 MiB at gzip 9), for the time the slowed link adds to an attempt. */
@@ -64,7 +65,7 @@ async function signalCase(ctx: CaseContext, phase: BackupPhaseName, signal: 'SIG
   if (slowed) world.s3Proxy.set({ mode: 'slow', bytesPerSecond: RATES.upload });
   const extraMs = slowed ? archiveTransferMs(RATES.upload) : 0;
   const aimed = (async () => {
-    if (phase === 'checkpoint' || phase === 'archive') {
+    if (phase === 'checkpoint') {
       await watcher.when(phase);
       await new Promise((resolve) => setTimeout(resolve, AIM.afterPhaseStartMs));
       where = `${AIM.afterPhaseStartMs} ms after the worker reported ${phase}`;

@@ -80,6 +80,10 @@ describe('SSE-KMS with a named key (Ceph RGW with a KMS; the requests read on th
     const stat = await rgw.admin(['object', 'stat', '--bucket', bucket, '--object', backup.key]);
     assert.match(stat, /"user\.rgw\.crypt\.mode": "SSE-KMS"/);
     assert.match(stat, new RegExp(`"user\\.rgw\\.crypt\\.keyid": "${KMS_TEST_KEY_ID}"`));
+    // The commit proved the object holds the archive: by its ETag where it is the parts' MD5s, otherwise by reading it back whole.
+    const proof = /"key":"[^"]*","proof":"([a-z-]+)"/.exec(stack.worker.stdout)?.[1];
+    t.diagnostic(`commit proof with SSE-KMS on RGW: ${proof}`);
+    assert.ok(proof === 'etag' || proof === 'read-back', `a commit proof was logged (${proof})`);
 
     const target = join(await tempDir(t, 'chango-kms-restore'), 'data');
     const restored = await runCli(['restore', '--data-dir', target, '--key', backup.key], {

@@ -7,8 +7,8 @@ const POLL_MS = 500;
 const REFRESH_MS = 5000;
 /** Backups per page of the objects table (the api pages newest first; the cursor is the last key shown). */
 const OBJECTS_PAGE = 20;
-/** Share of the bar each phase fills: the upload and archive are most of a backup. */
-const PHASES = { queued: [0, 0], checkpoint: [0, 15], archive: [15, 50], upload: [50, 95], commit: [95, 99], done: [100, 100], verify: [0, 100] };
+/** Share of the bar each phase fills: the upload (the archive is made as it goes out) is most of a backup. */
+const PHASES = { queued: [0, 0], checkpoint: [0, 25], upload: [25, 95], commit: [95, 99], done: [100, 100], verify: [0, 100] };
 
 const $ = (id) => document.getElementById(id);
 let role = 'viewer';

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { basename, join } from 'node:path';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream';
 import { rm } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import { UnrecoverableError, type Job } from 'bullmq';
-import { buildManifest, createArchiveStream, HashingCounter } from '@chango/archive';
+import { buildManifest, createArchiveStream } from '@chango/archive';
 import {
   makeBackupKey,
   parseBackupKey,
@@ -214,7 +213,6 @@ async function makeBackup(job: BackupJob, bucket: BackupBucket, destination: Bac
   const encryption = destination.encryption;
   const key = makeBackupKey(destination.prefix, startedAt, backupId, { encrypted: encryption !== null });
   const checkpointDir = join(ctx.config.workDir, backupId);
-  const spoolPath = join(ctx.config.workDir, basename(key));
   const attempt: BackupAttempt = { key, backupId, startedAt: startedAt.toISOString(), deadlineAt: new Date(startedAt.getTime() + frame.deadlineMs).toISOString() };
 
   let committed = false;
@@ -234,22 +232,15 @@ async function makeBackup(job: BackupJob, bucket: BackupBucket, destination: Bac
     });
     const checkpointBytes = Object.values(manifest.stores).reduce((sum, store) => sum + store.files.reduce((s, f) => s + f.size, 0), 0);
 
-    // Archive into a local spool file — encrypted to the offline recipients when asked —
-    // hashing the bytes to be stored on the way: the checksum must be known before the
-    // upload starts, to travel in the object's metadata.
-    const archived = new HashingCounter();
-    const encrypt = encryption ? [encryptingStream(encryption.recipients)] : [];
-    await progress.while('archive', () => [archived.bytes, checkpointBytes], () =>
-      pipeline([createArchiveStream(checkpointDir, manifest, { gzipLevel: ctx.config.gzipLevel }), ...encrypt, archived, createWriteStream(spoolPath, { mode: 0o600 })], { signal }),
-    );
+    // Archive straight into the multipart upload — encrypted to the offline recipients when
+    // asked — with no spool file: both cores compress while the parts go out. The checksum is
+    // computed on the bytes as they leave and travels in the sidecar, written at the commit.
+    let archived = 0;
+    const tarGz = createArchiveStream(checkpointDir, manifest, { gzipLevel: ctx.config.gzipLevel, onRead: (bytes) => (archived += bytes) });
+    // pipeline() ends each with the other's failure; the upload sees it on the stream it reads, and a failed upload's destroy reaches the archive.
+    const archive = encryption ? pipeline(tarGz, encryptingStream(encryption.recipients), () => undefined) : tarGz;
+    const facts = await progress.while('upload', () => [archived, checkpointBytes], () => bucket.uploadStreamed(key, archive, { backupId }));
     await rm(checkpointDir, { recursive: true, force: true });
-    const facts = { size: archived.bytes, sha256: archived.sha256(), backupId };
-
-    const sent = new HashingCounter();
-    await progress.while('upload', () => [sent.bytes, facts.size], () => bucket.upload(key, createReadStream(spoolPath).pipe(sent), facts));
-    if (sent.sha256() !== facts.sha256) {
-      throw new Error(`the spool file ${spoolPath} changed while it was uploaded: the uploaded bytes are not the archive`);
-    }
     await progress.report('commit', facts.size, facts.size);
     // The last moment a stop or the deadline may end this attempt: the commit itself is a few small, bounded calls.
     signal.throwIfAborted();
@@ -266,15 +257,16 @@ async function makeBackup(job: BackupJob, bucket: BackupBucket, destination: Bac
     };
     await job.updateData({ ...job.data, attempt: { ...attempt, committing } });
     frame.committing = true;
-    await bucket.commit(key, facts);
+    const proof = await bucket.commit(key, facts);
     committed = true;
+    ctx.log.info({ jobId: job.id, key, proof }, proof === 'etag' ? 'the destination holds the archive: its ETag is the parts\' MD5s' : 'the destination holds the archive: read back whole, its SHA-256 is the archive\'s');
     return await finishCommitted(job, bucket, attempt, committing, ctx);
   } catch (err) {
     // Once committed, the backup stands whatever fails after (a progress report, a log line).
     if (!committed) await ctx.leftovers.discard(bucket, key, err);
     throw resourceExhaustion(err, ctx.config.workDir, progress.doing()) ?? err;
   } finally {
-    await Promise.all([rm(checkpointDir, { recursive: true, force: true }), rm(spoolPath, { force: true })]);
+    await rm(checkpointDir, { recursive: true, force: true });
   }
 }
 

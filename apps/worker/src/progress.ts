@@ -7,8 +7,7 @@ const PROGRESS_EVERY_MS = 500;
 const DOING: Record<BackupPhase, string> = {
   queued: 'starting',
   checkpoint: 'writing the checkpoint',
-  archive: 'writing the archive to the spool file',
-  upload: 'uploading the archive',
+  upload: 'archiving the checkpoint into the upload',
   commit: 'committing (reading back, writing the sidecar)',
   done: 'applying retention',
   verify: 'running the restore drill',

@@ -5,10 +5,10 @@ import { formatBytes } from '@chango/telemetry';
 import { STORE_NAMES } from '@chango/state';
 
 /**
- * A backup needs room in the work dir for the checkpoint (at most the state's
- * size: it is a compacted copy) and the archive spooled beside it (RocksDB
- * files are already compressed, so the archive comes out close to it) at the
- * same time: twice the state, plus a little for RocksDB's logs and manifests.
+ * A backup needs room in the work dir for its checkpoint only (the archive
+ * streams straight into the upload), but the checkpoint's final compaction
+ * holds its input and its output at once: up to twice the state, plus a
+ * little for RocksDB's logs and manifests.
  */
 export const WORK_SPACE_FACTOR = 2;
 const WORK_SPACE_SLACK_BYTES = 8 * 1024 * 1024;
@@ -58,7 +58,7 @@ export async function ensureWorkSpace(workDir: string, stateSize: number): Promi
   if (available < needed) {
     throw new UnrecoverableError(
       `not enough free space in the work dir ${workDir}: this backup needs about ${formatBytes(needed)} (${needed} bytes: ` +
-        `${WORK_SPACE_FACTOR} × the state's ${formatBytes(stateSize)}, for the checkpoint and the archive) but only ` +
+        `${WORK_SPACE_FACTOR} × the state's ${formatBytes(stateSize)}, for the checkpoint and its compaction) but only ` +
         `${formatBytes(available)} (${available} bytes) are available; free space there or point CHANGO_WORK_DIR at a larger disk`,
     );
   }

@@ -15,6 +15,8 @@ export interface ArchiveStreamOptions {
   parallelism?: number;
   /** Input bytes per gzip member; default DEFAULT_CHUNK_BYTES. */
   chunkBytes?: number;
+  /** Told the size of each piece of checkpoint file read into the archive: progress, against the manifest's total. */
+  onRead?: (bytes: number) => void;
 }
 
 /** Modes fixed by the design, whatever the checkpoint's own modes: the state holds secrets. */
@@ -52,7 +54,7 @@ export function createArchiveStream(checkpointDir: string, manifest: Manifest, o
     chunkBytes: options.chunkBytes,
   });
   const tar = new TarArchive({ gzip: false });
-  const run: ArchiveRun = { tar, gzip, source: null, stopped: false };
+  const run: ArchiveRun = { tar, gzip, source: null, stopped: false, onRead: options.onRead };
   const stop = (err?: Error): void => {
     if (run.stopped) return;
     run.stopped = true;
@@ -76,6 +78,7 @@ interface ArchiveRun {
   /** The file being streamed into the tar, if any. */
   source: Readable | null;
   stopped: boolean;
+  onRead: ((bytes: number) => void) | undefined;
 }
 
 /**
@@ -124,7 +127,7 @@ async function appendFile(run: ArchiveRun, checkpointDir: string, file: Manifest
       `${absolute} no longer matches the manifest (${stats.isFile() ? `${stats.size} bytes, manifest says ${file.size}` : 'not a regular file'}): archive only a frozen checkpoint`,
     );
   }
-  const source = Readable.from(verifiedContent(absolute, file), { objectMode: false, highWaterMark: READ_BYTES });
+  const source = Readable.from(verifiedContent(absolute, file, run.onRead), { objectMode: false, highWaterMark: READ_BYTES });
   // A listener for the source's whole life: an 'error' without one would crash the process.
   source.on('error', () => {});
   run.source = source;
@@ -139,13 +142,14 @@ async function appendFile(run: ArchiveRun, checkpointDir: string, file: Manifest
  * different SHA-256; the error ends the archive stream, and tar-stream never
  * sees an entry whose size differs from its header.
  */
-async function* verifiedContent(absolute: string, file: ManifestFile): AsyncGenerator<Buffer> {
+async function* verifiedContent(absolute: string, file: ManifestFile, onRead: ((bytes: number) => void) | undefined): AsyncGenerator<Buffer> {
   const hash = createHash('sha256');
   let size = 0;
   for await (const chunk of createReadStream(absolute, { highWaterMark: READ_BYTES }) as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > file.size) throw new Error(`${absolute} grew past the ${file.size} bytes of the manifest while archived`);
     hash.update(chunk);
+    onRead?.(chunk.length);
     yield chunk;
   }
   if (size !== file.size) throw new Error(`${absolute} shrank to ${size} bytes while archived; the manifest says ${file.size}`);

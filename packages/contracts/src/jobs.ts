@@ -36,19 +36,19 @@ export interface CommittingFacts {
 }
 
 /** 'verify' is the single phase of a restore drill job, 'copy' the one of a second copy (then 'done'). */
-export type BackupPhase = 'queued' | 'checkpoint' | 'archive' | 'upload' | 'commit' | 'done' | 'verify' | 'copy';
+export type BackupPhase = 'queued' | 'checkpoint' | 'upload' | 'commit' | 'done' | 'verify' | 'copy';
 
 export interface BackupProgress {
   phase: BackupPhase;
   /**
-   * Bytes of this phase done: while archiving, .tar.gz bytes written to the
-   * local spool file; while uploading, bytes sent to S3.
+   * Bytes of this phase done: while uploading (the archive is made as it is
+   * uploaded), checkpoint bytes read into the archive; from the commit on,
+   * the archive's bytes. A copy or a drill counts the archive's bytes moved.
    */
   bytesDone: number;
   /**
-   * While archiving, the checkpoint's size (RocksDB files are already
-   * compressed, so the archive comes out close to it); from the upload on, the
-   * archive's exact size.
+   * While uploading, the checkpoint's size; from the commit on, the archive's
+   * exact size (null when not known).
    */
   bytesExpected: number | null;
 }

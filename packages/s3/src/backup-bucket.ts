@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Client } from 'minio';
 import {
@@ -19,6 +20,7 @@ import { describeS3Error, S3Failure } from './errors.js';
 import { mapLimited } from './map-limited.js';
 import { BoundedLru } from './bounded-lru.js';
 import { contentMd5, objectLockHeaders, retainUntil, saysObjectLockEnabled } from './object-lock.js';
+import { plainEtag, streamParts, type PartSink } from './streamed-upload.js';
 import { purgeVersions, type ObjectVersion, type PurgeOutcome, type Refusal } from './version-purge.js';
 import { resolveS3Timeouts, S3TimeoutError, transferDeadlineMs, type S3Timeouts } from './timeouts.js';
 
@@ -50,7 +52,18 @@ export interface ArchiveFacts {
   size: number;
   sha256: string;
   backupId: string;
+  /**
+   * For an archive streamed in parts (uploadStreamed): the multipart ETag its
+   * parts' MD5s give. The commit's proof is then this ETag on the stored
+   * object, or a full read-back where the destination's ETags are not MD5s.
+   * Without it (an upload of known bytes, with the checksum in the metadata),
+   * the proof is the size and the metadata read back.
+   */
+  expectedEtag?: string;
 }
+
+/** How the commit proved the destination holds exactly the archive's bytes (logged with the backup). */
+export type CommitProof = 'etag' | 'read-back' | 'metadata';
 
 export interface BackupBucketOptions {
   /** Multipart part size (S3's minimum, 5 MiB, by default). */
@@ -80,6 +93,8 @@ const ALREADY_GONE = new Set(['NoSuchKey', 'NoSuchVersion']);
 /** How one call is made: whether its request carries the SSE header (a refusal then names SSE). */
 interface CallOptions {
   carriesSse?: boolean;
+  /** The call's own deadline (a part of an upload); the call timeout when left out. */
+  deadline?: Deadline;
 }
 
 /** A deadline of one call, and the error it ends the call with. */
@@ -138,6 +153,7 @@ export class BackupBucket {
   private readonly inFlight = new Set<CallScope>();
   /** Reasons given to abortInFlight: handed back to callers as they are. */
   private readonly abortReasons = new WeakSet<object>();
+  private readonly partBytes: number;
 
   constructor(
     readonly destination: BackupDestination,
@@ -145,7 +161,8 @@ export class BackupBucket {
   ) {
     this.timeouts = resolveS3Timeouts(options.timeouts);
     this.agent = createBoundedAgent(destination.endpoint, this.timeouts);
-    this.client = createS3Client(destination, options.partBytes ?? UPLOAD_PART_BYTES, this.agent);
+    this.partBytes = options.partBytes ?? UPLOAD_PART_BYTES;
+    this.client = createS3Client(destination, this.partBytes, this.agent);
   }
 
   get bucket(): string {
@@ -175,8 +192,8 @@ export class BackupBucket {
   }
 
   /**
-   * Uploads an archive whose size and checksum are known (it was spooled to
-   * disk first), with the checksum in its user metadata and the SSE header —
+   * Uploads an archive whose size and checksum are known (a committed backup,
+   * copied to the second target), with the checksum in its user metadata and the SSE header —
    * both sent when the upload starts, which is why the checksum must be known
    * before: a later server-side copy to add it is not something every S3 does
    * (Ceph RGW answers NotImplemented for encrypted objects).
@@ -218,6 +235,50 @@ export class BackupBucket {
   }
 
   /**
+   * Uploads an archive while it is being made (size and checksum not known
+   * yet), in parts of `partBytes` with one part on the wire while the next
+   * fills (see streamed-upload.ts). Each part carries its Content-MD5, so the
+   * destination refuses a part that did not arrive whole. The checksum is
+   * computed on the bytes as they leave and goes in the sidecar at the commit
+   * (it cannot be in the object's metadata: that is sent before the first byte).
+   *
+   * Every request is bounded: the multipart initiation and completion by the
+   * call timeout, each part by max(call timeout, part at the minimum rate),
+   * and every socket by the idle bound. A failed upload leaves its incomplete
+   * multipart upload, like `upload`: the caller removes it with `discard`.
+   */
+  async uploadStreamed(key: string, source: Readable, { backupId, onPartSent }: { backupId: string; onPartSent?: (bytesSent: number) => void }): Promise<ArchiveFacts> {
+    const headers = {
+      'Content-Type': parseBackupKey(this.destination.prefix, key)?.encrypted ? 'application/octet-stream' : 'application/gzip',
+      [`x-amz-meta-${META_BACKUP_ID}`]: backupId,
+      ...sseHeaders(this.destination),
+    };
+    try {
+      const uploadId = await this.call(`starting the multipart upload of ${key}`, () => this.client.initiateNewMultipartUpload(this.bucket, key, headers), { carriesSse: true });
+      const sink: PartSink = {
+        uploadPart: (partNumber, body, md5) =>
+          this.call(
+            `uploading part ${partNumber} of ${key}`,
+            async () => {
+              const sent = await this.client.uploadPart(
+                { bucketName: this.bucket, objectName: key, uploadID: uploadId, partNumber, headers: { 'Content-Length': body.length, 'Content-MD5': md5.toString('base64') } },
+                body,
+              );
+              return sent.etag;
+            },
+            { carriesSse: true, deadline: this.transferDeadline(body.length) },
+          ),
+      };
+      const streamed = await streamParts(source, sink, { partBytes: this.partBytes, ...(onPartSent ? { onPartSent } : {}) });
+      await this.call(`completing the multipart upload of ${key} (${streamed.parts.length} parts)`, () => this.client.completeMultipartUpload(this.bucket, key, uploadId, streamed.parts));
+      return { size: streamed.size, sha256: streamed.sha256, backupId, expectedEtag: streamed.expectedEtag };
+    } catch (err) {
+      source.destroy();
+      throw err;
+    }
+  }
+
+  /**
    * Makes an uploaded archive a backup: reads it back (size and stored
    * checksum must be what was sent), locks the version read back when the
    * destination has Object Lock (PutObjectRetention: see object-lock.ts for
@@ -226,17 +287,9 @@ export class BackupBucket {
    * is locked, and an attempt that fails before this point leaves an archive
    * that is not (its leftover can be deleted for real).
    */
-  async commit(key: string, expected: ArchiveFacts): Promise<void> {
+  async commit(key: string, expected: ArchiveFacts): Promise<CommitProof> {
     const stored = await this.call(`reading back ${key}`, () => this.client.statObject(this.bucket, key));
-    if (stored.size !== expected.size || stored.metaData[META_SHA256] !== expected.sha256) {
-      throw new S3Failure(
-        'other',
-        `reading ${key} back gave ${stored.size} bytes and checksum ${stored.metaData[META_SHA256] ?? 'none'}, ` +
-          `but ${expected.size} bytes with checksum ${expected.sha256} were sent: the upload is not whole`,
-        true,
-        'ReadBackMismatch',
-      );
-    }
+    const proof = await this.proveStored(key, expected, stored);
     const lock = this.objectLock;
     if (lock) {
       const retention = { mode: lock.mode, retainUntilDate: retainUntil(lock, new Date()).toISOString(), ...(stored.versionId ? { versionId: stored.versionId } : {}) };
@@ -245,6 +298,33 @@ export class BackupBucket {
       );
     }
     await this.putSmall(sidecarKey(key), sidecarBody(key, expected.sha256), 'text/plain', `writing the sidecar ${sidecarKey(key)}`);
+    return proof;
+  }
+
+  /**
+   * The cheapest proof that the object holds exactly the archive's bytes:
+   * - streamed in parts: the ETag the destination computed from the bytes it
+   *   stored equals the one the parts' MD5s give (S3 and Ceph RGW keep MD5
+   *   ETags for unencrypted and SSE-S3 objects); where it does not (AWS gives
+   *   SSE-KMS and SSE-C objects ETags that are no MD5), the object is read
+   *   back whole and its SHA-256 compared — the only proof left;
+   * - uploaded with the checksum in its metadata: size and metadata read back.
+   */
+  private async proveStored(key: string, expected: ArchiveFacts, stored: { size: number; etag: string; metaData: Record<string, string> }): Promise<CommitProof> {
+    const mismatch = (found: string) =>
+      new S3Failure('other', `reading ${key} back gave ${found}, but ${expected.size} bytes with checksum ${expected.sha256} were sent: the upload is not whole`, true, 'ReadBackMismatch');
+    if (stored.size !== expected.size) throw mismatch(`${stored.size} bytes`);
+    if (expected.expectedEtag === undefined) {
+      if (stored.metaData[META_SHA256] !== expected.sha256) throw mismatch(`checksum ${stored.metaData[META_SHA256] ?? 'none'}`);
+      return 'metadata';
+    }
+    if (plainEtag(stored.etag) === expected.expectedEtag) return 'etag';
+    const download = await this.download(key, stored.size);
+    const hash = createHash('sha256');
+    for await (const chunk of download) hash.update(chunk as Buffer);
+    const sha256 = hash.digest('hex');
+    if (sha256 !== expected.sha256) throw mismatch(`checksum ${sha256} (its ETag ${plainEtag(stored.etag)}, not the parts' ${expected.expectedEtag})`);
+    return 'read-back';
   }
 
   /**
@@ -614,10 +694,10 @@ export class BackupBucket {
     });
   }
 
-  /** One bounded call (deadline: the call timeout); failures in words, abortInFlight's reason as it is. */
+  /** One bounded call (deadline: the call timeout unless given); failures in words, abortInFlight's reason as it is. */
   private async call<T>(operation: string, work: () => Promise<T>, options: CallOptions = {}): Promise<T> {
     try {
-      return await this.scoped(operation, this.callDeadline(), work);
+      return await this.scoped(operation, options.deadline ?? this.callDeadline(), work);
     } catch (err) {
       throw this.abortReasons.has(err as object) ? err : this.failure(err, operation, options);
     }

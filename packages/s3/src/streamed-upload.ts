@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+
+/**
+ * Streaming an archive of unknown size into a multipart upload, part by part,
+ * while it is being made: no spool file, no second read of the archive.
+ *
+ * Why our own loop rather than minio-js's putObject: for a stream of unknown
+ * size minio picks ≈ 528 MiB parts (it buffers whole parts), it lists the
+ * bucket's incomplete uploads first, and it sends parts one after another
+ * with nothing read in between. Here the next part fills while the previous
+ * one is on the wire (at most two parts in memory), and each part's MD5 is
+ * kept to compute the multipart ETag the destination should report: the
+ * cheap proof that it holds exactly these bytes (see BackupBucket.commit).
+ */
+
+/** The destination side of a multipart upload: what the loop needs of S3, and nothing more. */
+export interface PartSink {
+  /** Sends one part (1-based number) with its Content-MD5; resolves with the ETag the destination gave it. */
+  uploadPart(partNumber: number, body: Buffer, md5: Buffer): Promise<string>;
+}
+
+/** What was sent: the archive's facts, computed on the bytes as they left. */
+export interface StreamedParts {
+  size: number;
+  /** Hex SHA-256 of all bytes: what the sidecar will say. */
+  sha256: string;
+  /** Part numbers and the ETags the destination answered, in order: what CompleteMultipartUpload lists. */
+  parts: { part: number; etag: string }[];
+  /**
+   * The multipart ETag an S3 that keeps MD5 ETags computes for these parts:
+   * hex MD5 of the parts' binary MD5s, then `-<parts>`.
+   */
+  expectedEtag: string;
+}
+
+export interface StreamPartsOptions {
+  /** Bytes per part (all but the last; S3 wants ≥ 5 MiB). */
+  partBytes: number;
+  /** Told after each part the destination acknowledged (bytes acknowledged so far). */
+  onPartSent?: (bytesSent: number) => void;
+}
+
+/**
+ * Reads `source` to its end, cutting it into parts of exactly `partBytes`
+ * (the last one shorter), each sent to `sink` with one part in flight while
+ * the next one fills. A failing source or a failing part rejects (the other
+ * settles first, so nothing is left running); the caller aborts the upload.
+ * An empty source still sends one (empty) part: S3 completes no upload without one.
+ */
+export async function streamParts(source: Readable, sink: PartSink, options: StreamPartsOptions): Promise<StreamedParts> {
+  const { partBytes } = options;
+  if (!Number.isInteger(partBytes) || partBytes <= 0) throw new RangeError(`partBytes must be a positive whole number, got ${partBytes}`);
+  const whole = createHash('sha256');
+  const partMd5s: Buffer[] = [];
+  const parts: { part: number; etag: string }[] = [];
+  let size = 0;
+  let acknowledged = 0;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let inFlight: Promise<void> = Promise.resolve();
+
+  const send = (body: Buffer): Promise<void> => {
+    const part = partMd5s.length + 1;
+    const md5 = createHash('md5').update(body).digest();
+    partMd5s.push(md5);
+    return sink.uploadPart(part, body, md5).then((etag) => {
+      parts[part - 1] = { part, etag };
+      acknowledged += body.length;
+      options.onPartSent?.(acknowledged);
+    });
+  };
+  /** Takes exactly `bytes` from the front of what is pending, as one Buffer. */
+  const take = (bytes: number): Buffer => {
+    const joined = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+    // The rest is copied out, so the part sent does not keep the whole joined Buffer alive longer than itself.
+    const rest = joined.length > bytes ? Buffer.from(joined.subarray(bytes)) : undefined;
+    pending = rest ? [rest] : [];
+    pendingBytes = rest?.length ?? 0;
+    return joined.subarray(0, bytes);
+  };
+  const next = async (body: Buffer): Promise<void> => {
+    // One part on the wire at a time: wait for it before sending this one (this one is already read).
+    await inFlight;
+    inFlight = send(body);
+    // Awaited before the next part or at the end; until then a failure must not count as unhandled.
+    inFlight.catch(() => undefined);
+  };
+
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      whole.update(chunk);
+      size += chunk.length;
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      while (pendingBytes >= partBytes) await next(take(partBytes));
+    }
+    if (pendingBytes > 0 || partMd5s.length === 0) await next(take(pendingBytes));
+    await inFlight;
+  } catch (err) {
+    await inFlight.catch(() => undefined);
+    throw err;
+  }
+  return { size, sha256: whole.digest('hex'), parts, expectedEtag: multipartEtag(partMd5s) };
+}
+
+/** The ETag S3 gives a multipart object whose parts have these (binary) MD5s: hex MD5 of their concatenation, `-`, their count. */
+export function multipartEtag(partMd5s: readonly Buffer[]): string {
+  return `${createHash('md5').update(Buffer.concat(partMd5s)).digest('hex')}-${partMd5s.length}`;
+}
+
+/** An ETag as S3 sends it, without quotes, in lower case. */
+export function plainEtag(etag: string | undefined | null): string {
+  return (etag ?? '').replace(/^"|"$/g, '').replace(/&quot;/g, '').toLowerCase();
+}
