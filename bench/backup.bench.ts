@@ -30,6 +30,20 @@ async function peakRssMiB(pid: number): Promise<number> {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
 }
 
+/** Jiffies of all cores since boot: [busy, total] (from /proc/stat's first line). */
+async function cpuJiffies(): Promise<[number, number]> {
+  const fields = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.reduce((sum, v) => sum + v, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return [total - idle, total];
+}
+
+/** CPU seconds (user + system) a process has used. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 async function currentRssMiB(pid: number): Promise<number> {
   return Math.round(Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024);
 }
@@ -121,12 +135,19 @@ async function main(): Promise<void> {
     if (put.status !== 200) throw new Error(`config: ${JSON.stringify(put.body)}`);
 
     const idleRssMiB = await currentRssMiB(stack.worker.child.pid ?? 0);
+    const workerPid = stack.worker.child.pid ?? 0;
+    const [busyBefore, totalBefore] = await cpuJiffies();
+    const workerCpuBefore = await cpuSeconds(workerPid);
     const started = performance.now();
     const pending = stack.request<BackupResult>('POST', '/admin/api/backup/run', { timeoutMs: 3_600_000 });
     const phases = await samplePhases(stack, pending);
     const rssByPhase = phases.rssMiB;
     const run = await pending;
     const backupMs = performance.now() - started;
+    const [busyAfter, totalAfter] = await cpuJiffies();
+    // How busy both cores were while the backup ran (everything on the machine: the worker, RGW, Redis, this bench's sampling), and the worker's own share.
+    const machineBusyPct = Math.round((100 * (busyAfter - busyBefore)) / (totalAfter - totalBefore));
+    const workerCpuS = Number(((await cpuSeconds(workerPid)) - workerCpuBefore).toFixed(2));
     if (run.status !== 200) throw new Error(`backup: ${JSON.stringify(run.body)}`);
     const workerPeakRssMiB = await peakRssMiB(stack.worker.child.pid ?? 0);
     console.log(`backup: ${Math.round(backupMs)} ms, archive ${(run.body.size / 2 ** 20).toFixed(1)} MiB, worker peak RSS ${workerPeakRssMiB.toFixed(0)} MiB ${JSON.stringify(rssByPhase)}`);
@@ -180,6 +201,8 @@ async function main(): Promise<void> {
       workerPeakRssMiB: Number(workerPeakRssMiB.toFixed(0)),
       workerRssMiBByPhase: rssByPhase,
       phaseMs: phases.ms,
+      machineBusyPct,
+      workerCpuS,
       writerPauseMs: Number(result.writerPauseMs.toFixed(3)),
       drillMs: Math.round(drillMs),
       workerIdleRssMiB: idleRssMiB,
@@ -200,6 +223,7 @@ async function main(): Promise<void> {
     row('ratio backup / baseline', String(figures.ratioBackupToBaseline), goal(figures.ratioBackupToBaseline <= ratioGoal, `≤ ${ratioGoal}`));
     row('archive only (same checkpoint, no S3)', `${figures.archiveOnlyMs} ms (ratio ${figures.ratioArchiveToBaseline})`);
     row('time per phase (ms, sampled every 50 ms)', JSON.stringify(phases.ms));
+    row('both cores busy during the backup', `${machineBusyPct} % (worker ${workerCpuS} CPU s)`);
     row('worker RSS idle, before the backup', `${idleRssMiB} MiB`);
     row('worker peak RSS (VmHWM)', `${figures.workerPeakRssMiB} MiB`, goal(figures.workerPeakRssMiB <= 160, '≤ 160 MiB'));
     row('worker RSS by phase (MiB, peak)', JSON.stringify(rssByPhase));
