@@ -47,6 +47,14 @@ interface Member {
 }
 
 /**
+ * Input chunks are reused once their member is compressed, never dropped: a
+ * new 1 MiB Buffer per member would leave tens of MiB of dead ones waiting for
+ * a garbage collection (V8 collects external memory lazily), and the worker's
+ * RSS with them. (zlib's output buffers are still one per member: the async
+ * API allocates them.)
+ */
+
+/**
  * Transform-like duplex: bytes in, concatenated gzip members out, in input order.
  *
  * At most `parallelism` members compress at once: the libuv thread pool
@@ -75,6 +83,8 @@ export class ParallelGzip extends Duplex {
    */
   private filling: Buffer;
   private filled = 0;
+  /** Input chunks whose member is compressed, ready to be filled again. */
+  private readonly spare: Buffer[] = [];
   /** Members in input order; the head is the next one to push. */
   private readonly window: Member[] = [];
   private readonly windowLimit: number;
@@ -150,6 +160,7 @@ export class ParallelGzip extends Duplex {
     this.filling = Buffer.alloc(0);
     this.filled = 0;
     this.window.length = 0;
+    this.spare.length = 0;
     this.notify();
     callback(error);
   }
@@ -167,12 +178,12 @@ export class ParallelGzip extends Duplex {
     }
   }
 
-  /** Hands over the chunk being filled (as much as is filled) and starts a new one. */
-  private nextChunk(): Buffer {
-    const input = this.filling.subarray(0, this.filled);
-    this.filling = Buffer.allocUnsafe(this.chunkBytes);
+  /** Hands over the chunk being filled (and how much of it is filled) and starts a new one, in a spare chunk if there is one. */
+  private nextChunk(): { chunk: Buffer; length: number } {
+    const handed = { chunk: this.filling, length: this.filled };
+    this.filling = this.spare.pop() ?? Buffer.allocUnsafe(this.chunkBytes);
     this.filled = 0;
-    return input;
+    return handed;
   }
 
   private async finish(): Promise<void> {
@@ -185,8 +196,9 @@ export class ParallelGzip extends Duplex {
     this.push(null);
   }
 
-  private async startMember(input: Buffer): Promise<void> {
+  private async startMember({ chunk, length }: { chunk: Buffer; length: number }): Promise<void> {
     if (this.failed) throw this.failed;
+    const input = chunk.subarray(0, length);
     while (this.compressing >= this.parallelism || this.window.length >= this.windowLimit) {
       await this.waitForSlotChange();
     }
@@ -200,6 +212,8 @@ export class ParallelGzip extends Duplex {
         this.destroy(err);
         return;
       }
+      // zlib is done with the input: its whole chunk can be filled again.
+      this.spare.push(chunk);
       this.compressing--;
       member.output = output;
       this.notify();

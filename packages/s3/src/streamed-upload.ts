@@ -61,15 +61,20 @@ export const PARTS_IN_FLIGHT = 1;
 export async function streamParts(source: Readable, sink: PartSink, options: StreamPartsOptions): Promise<StreamedParts> {
   const { partBytes } = options;
   if (!Number.isInteger(partBytes) || partBytes <= 0) throw new RangeError(`partBytes must be a positive whole number, got ${partBytes}`);
+  const window = options.partsInFlight ?? PARTS_IN_FLIGHT;
   const whole = createHash('sha256');
   const partMd5s: Buffer[] = [];
   const parts: { part: number; etag: string }[] = [];
   let size = 0;
   let acknowledged = 0;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
+  /**
+   * Part buffers are reused, never dropped: a new Buffer per part would leave
+   * tens of MiB of dead ones waiting for a garbage collection (V8 collects
+   * external memory lazily), which is what a flat RSS cannot afford. At most
+   * window + 1 exist: those on the wire and the one filling.
+   */
+  const spare: Buffer[] = [];
   const inFlight: Promise<void>[] = [];
-  const window = options.partsInFlight ?? PARTS_IN_FLIGHT;
 
   const send = (body: Buffer): Promise<void> => {
     const part = partMd5s.length + 1;
@@ -81,33 +86,34 @@ export async function streamParts(source: Readable, sink: PartSink, options: Str
       options.onPartSent?.(acknowledged);
     });
   };
-  /** Takes exactly `bytes` from the front of what is pending, as one Buffer. */
-  const take = (bytes: number): Buffer => {
-    const joined = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-    // The rest is copied out, so the part sent does not keep the whole joined Buffer alive longer than itself.
-    const rest = joined.length > bytes ? Buffer.from(joined.subarray(bytes)) : undefined;
-    pending = rest ? [rest] : [];
-    pendingBytes = rest?.length ?? 0;
-    return joined.subarray(0, bytes);
-  };
-  const next = async (body: Buffer): Promise<void> => {
+  /** Sends the first `length` bytes of `buffer` as the next part; resolves with a buffer to fill next. */
+  const next = async (buffer: Buffer, length: number): Promise<Buffer> => {
     // At most `window` parts on the wire: wait for the oldest before sending this one (this one is already read).
     if (inFlight.length >= window) await inFlight.shift();
-    const sending = send(body);
+    const sending = send(buffer.subarray(0, length)).finally(() => spare.push(buffer));
     // Awaited when the window is full or at the end; until then a failure must not count as unhandled.
     sending.catch(() => undefined);
     inFlight.push(sending);
+    return spare.pop() ?? Buffer.allocUnsafe(partBytes);
   };
 
   try {
+    let filling: Buffer = Buffer.allocUnsafe(partBytes);
+    let filled = 0;
     for await (const chunk of source as AsyncIterable<Buffer>) {
       whole.update(chunk);
       size += chunk.length;
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      while (pendingBytes >= partBytes) await next(take(partBytes));
+      for (let offset = 0; offset < chunk.length; ) {
+        const copied = chunk.copy(filling, filled, offset);
+        offset += copied;
+        filled += copied;
+        if (filled === partBytes) {
+          filling = await next(filling, filled);
+          filled = 0;
+        }
+      }
     }
-    if (pendingBytes > 0 || partMd5s.length === 0) await next(take(pendingBytes));
+    if (filled > 0 || partMd5s.length === 0) await next(filling, filled);
     await Promise.all(inFlight);
   } catch (err) {
     await Promise.allSettled(inFlight);
