@@ -6,9 +6,10 @@ import { STORE_NAMES } from '@chango/state';
 
 /**
  * A backup needs room in the work dir for its checkpoint only (the archive
- * streams straight into the upload), but the checkpoint's final compaction
- * holds its input and its output at once: up to twice the state, plus a
- * little for RocksDB's logs and manifests.
+ * streams straight into the upload): about the state's size, as its entries
+ * are copied into fresh stores. Twice that is asked for: RocksDB's logs and
+ * background work while the copy is written, and the same work dir serves the
+ * drills (the downloaded archive beside the restored copy).
  */
 export const WORK_SPACE_FACTOR = 2;
 const WORK_SPACE_SLACK_BYTES = 8 * 1024 * 1024;
@@ -58,7 +59,7 @@ export async function ensureWorkSpace(workDir: string, stateSize: number): Promi
   if (available < needed) {
     throw new UnrecoverableError(
       `not enough free space in the work dir ${workDir}: this backup needs about ${formatBytes(needed)} (${needed} bytes: ` +
-        `${WORK_SPACE_FACTOR} × the state's ${formatBytes(stateSize)}, for the checkpoint and its compaction) but only ` +
+        `${WORK_SPACE_FACTOR} × the state's ${formatBytes(stateSize)}, for the checkpoint and RocksDB's work while it is written) but only ` +
         `${formatBytes(available)} (${available} bytes) are available; free space there or point CHANGO_WORK_DIR at a larger disk`,
     );
   }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, open, readdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { STORE_NAMES, type PerStore, type StoreName } from '@chango/state';
 
@@ -119,15 +119,25 @@ function checkEntryName(name: string, path: string): void {
   }
 }
 
-/** Streams the file through SHA-256; never holds more than one read in memory. */
+/**
+ * Reads the file through SHA-256 into one reused buffer: flat memory whatever
+ * the SST size, and no dead Buffer per read left for the garbage collector
+ * (a read stream allocates one per read: the whole checkpoint's worth).
+ */
 async function hashFile(absolutePath: string, path: string): Promise<{ size: number; sha256: string }> {
   const before = await lstat(absolutePath);
   if (!before.isFile()) throw new Error(`refusing to back up ${absolutePath}: not a regular file (${kindOf(before)})`);
   const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(HASH_READ_BYTES);
   let size = 0;
-  for await (const chunk of createReadStream(absolutePath, { highWaterMark: HASH_READ_BYTES }) as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    size += chunk.length;
+  const file = await open(absolutePath, 'r');
+  try {
+    for (let read = (await file.read(buffer, 0, buffer.length, null)).bytesRead; read > 0; read = (await file.read(buffer, 0, buffer.length, null)).bytesRead) {
+      hash.update(buffer.subarray(0, read));
+      size += read;
+    }
+  } finally {
+    await file.close();
   }
   if (size !== before.size) {
     throw new Error(`${path} changed while being hashed (${before.size} bytes before, ${size} read): the checkpoint must be frozen`);

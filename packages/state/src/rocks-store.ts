@@ -89,13 +89,6 @@ export class RocksStore {
     }
   }
 
-  /** Flushes the memtable and compacts everything into SST files. */
-  compactAll(): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.db.compactRange(Buffer.from([0x00]), Buffer.alloc(64, 0xff), (err) => (err ? reject(err) : resolve())),
-    );
-  }
-
   close(): Promise<void> {
     return new Promise((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
   }
