@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BackupDestination } from '@chango/contracts';
 import { ControlPlaneState, hashPassword, iamWrites, metadataWrites } from '@chango/state';
+import { destinationAt } from './destinations.js';
 
 /** Secret values planted in a state, so tests can look for them in the bytes on disk. */
 export interface PlantedSecrets {
@@ -21,21 +22,7 @@ export async function plantSecrets(state: ControlPlaneState): Promise<PlantedSec
     accessKeyId: `AK${hex(9).toUpperCase()}`,
     accessSecret: hex(20),
     componentPassword: hex(16),
-    destination: {
-      endpoint: 'http://127.0.0.1:9000',
-      region: 'us-east-1',
-      bucket: 'chango-backups',
-      prefix: 'prod/',
-      accessKey: `S3KEY${hex(8)}`,
-      secretKey: hex(20),
-      schedule: null,
-      timezone: 'UTC',
-      sse: 'AES256',
-      retention: null,
-      addressing: 'path',
-      encryption: null,
-      copy: null,
-    },
+    destination: destinationAt({ endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', accessKey: `S3KEY${hex(8)}`, secretKey: hex(20) }, 'chango-backups', 'prod/'),
   };
   const passwordHash = await hashPassword(planted.password);
   await state.commit((tx) => {

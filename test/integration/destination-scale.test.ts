@@ -4,13 +4,14 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type * as Minio from 'minio';
-import { makeBackupKey, redisKeys, sidecarBody, sidecarKey, verifyRecordKey, type BackupDestination, type DestinationInventory, type RetentionPolicy, type VerificationRecord } from '@chango/contracts';
+import { makeBackupKey, redisKeys, sidecarBody, sidecarKey, verifyRecordKey, type DestinationInventory, type RetentionPolicy, type VerificationRecord } from '@chango/contracts';
 import { BackupBucket } from '@chango/s3';
 import { createLogger } from '@chango/telemetry';
 import { applyRetention, MAX_DELETIONS_PER_PASS } from '../../apps/worker/src/retention.js';
 import { RunLedger } from '../../apps/worker/src/run-ledger.js';
 import { SuiteScope } from '../../testkit/fixtures.js';
 import { deleteRedisPrefix, REDIS_URL } from '../../testkit/stack.js';
+import { destinationAt } from '../../testkit/destinations.js';
 import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
 import { writeSyntheticBackups } from '../../testkit/synthetic-backups.js';
 
@@ -41,11 +42,7 @@ describe('a destination with many backups (Ceph RGW): pages, the newest complete
 
   async function bucketWith(retention: RetentionPolicy | null): Promise<BackupBucket> {
     const name = await createTestBucket(rgw);
-    const destination: BackupDestination = {
-      endpoint: rgw.endpoint, region: rgw.region, bucket: name, prefix: PREFIX, accessKey: rgw.accessKey, secretKey: rgw.secretKey,
-      schedule: null, timezone: 'UTC', sse: 'none', retention, addressing: 'path', encryption: null, copy: null,
-    };
-    return new BackupBucket(destination);
+    return new BackupBucket(destinationAt(rgw, name, PREFIX, { sse: 'none', retention }));
   }
 
   async function archivesIn(bucket: BackupBucket): Promise<string[]> {

@@ -6,6 +6,7 @@ import type * as Minio from 'minio';
 import { makeBackupKey, type BackupDestination } from '@chango/contracts';
 import { formatDuration } from '@chango/telemetry';
 import { BackupBucket, S3_TIMEOUT_CODE, S3Failure, S3TimeoutError, type S3Bound, type S3Timeouts } from '@chango/s3';
+import { destinationAt } from '../../testkit/destinations.js';
 import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
 import { FaultProxy } from '../../testkit/fault-proxy.js';
 import { waitFor } from '../../testkit/fixtures.js';
@@ -29,21 +30,7 @@ const MiB = 1024 * 1024;
 const PREFIX = 'prod/';
 
 function destination(rgw: RgwCluster, endpoint: string, bucket: string): BackupDestination {
-  return {
-    endpoint,
-    region: rgw.region,
-    bucket,
-    prefix: PREFIX,
-    accessKey: rgw.accessKey,
-    secretKey: rgw.secretKey,
-    schedule: null,
-    timezone: 'UTC',
-    sse: 'AES256',
-    retention: null,
-    addressing: 'path',
-    encryption: null,
-    copy: null,
-  };
+  return destinationAt(rgw, bucket, PREFIX, { endpoint });
 }
 
 const newKey = () => makeBackupKey(PREFIX, new Date(), randomUUID());

@@ -3,8 +3,9 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type * as Minio from 'minio';
-import { makeBackupKey, sidecarKey, type BackupDestination } from '@chango/contracts';
+import { makeBackupKey, sidecarKey } from '@chango/contracts';
 import { BackupBucket, S3Failure } from '@chango/s3';
+import { destinationAt } from '../../testkit/destinations.js';
 import { createTestBucket, minioClient, startRgw, type RgwCluster } from '../../testkit/local-rgw.js';
 
 /**
@@ -28,22 +29,7 @@ describe('streamed upload and its commit proof (Ceph RGW)', () => {
     rgw = await startRgw();
     bucket = await createTestBucket(rgw);
     s3 = minioClient(rgw);
-    const destination: BackupDestination = {
-      endpoint: rgw.endpoint,
-      region: rgw.region,
-      bucket,
-      prefix: PREFIX,
-      accessKey: rgw.accessKey,
-      secretKey: rgw.secretKey,
-      schedule: null,
-      timezone: 'UTC',
-      sse: 'AES256',
-      retention: null,
-      addressing: 'path',
-      encryption: null,
-      copy: null,
-    };
-    backups = new BackupBucket(destination, { partBytes: PART_BYTES });
+    backups = new BackupBucket(destinationAt(rgw, bucket, PREFIX), { partBytes: PART_BYTES });
   });
   after(async () => {
     await rgw?.stop();
