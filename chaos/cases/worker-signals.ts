@@ -1,7 +1,7 @@
 /**
  * The worker killed (SIGKILL) or asked to stop (SIGTERM) in each phase of a backup, then started
  * again as systemd would. Where each fault lands, exactly:
- * - checkpoint: AIM.afterPhaseStartMs after the worker reported the phase (it lasts ≈ 1 s with
+ * - checkpoint: AIM.afterPhaseStartMs after the worker reported the phase (it lasts ≈ 0.2 s with
  *   this state), so the checkpoint copy is half-written;
  * - upload (the archive is made as it is uploaded: no phase of its own): one 5 MiB part
  *   acknowledged and the next in flight (the S3 link slowed to aim);
