@@ -65,13 +65,27 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   let lastError: unknown;
   for (;;) {
     try {
-      const value = await probe();
+      // A probe that never settles must not hold the wait past its deadline.
+      const value = await withinMs(probe(), Math.max(0, deadline - Date.now()) + everyMs, `a probe for ${what}`);
       if (value !== undefined) return value;
     } catch (err) {
       lastError = err;
     }
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/** `work`, or a rejection naming `what` once `ms` have passed without it settling. */
+async function withinMs<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, bound]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

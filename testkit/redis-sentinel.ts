@@ -7,6 +7,9 @@ import { PROCESS_START_MS, withinLoad } from './liveness.js';
 import { freeLoopbackPort } from './ports.js';
 import { spawnTiedToThisProcess } from './processes.js';
 
+/** The longest one command to one server may take, connection included (see `ask`). */
+const ASK_BOUND_MS = 5_000;
+
 /**
  * A throwaway Redis Sentinel deployment on loopback, made of real processes: a
  * master, one replica and three `redis-sentinel` (Debian's redis-sentinel
@@ -206,14 +209,26 @@ export class RedisSentinelSet {
     this.servers.push({ name, port, child, cmd, args });
   }
 
-  /** One command to one server, on a connection of its own that does not retry (a dead server fails at once). */
+  /**
+   * One command to one server, on a connection of its own that does not retry (a dead server fails
+   * at once), within ASK_BOUND_MS whatever happens: ioredis's connect() was seen to never settle
+   * when a server that was just started closed the connection before it was ready, and the test
+   * then waited for ever.
+   */
   private async ask(port: number, password: string, command: string[]): Promise<unknown> {
-    const redis = new Redis({ host: '127.0.0.1', port, password, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 2_000, enableOfflineQueue: false });
+    const redis = new Redis({ host: '127.0.0.1', port, password, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 2_000, commandTimeout: 2_000, enableOfflineQueue: false });
     redis.on('error', () => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from the Redis on port ${port} to ${command.join(' ')} within ${ASK_BOUND_MS} ms`)), ASK_BOUND_MS);
+    });
     try {
-      await redis.connect();
-      return await redis.call(command[0] as string, ...command.slice(1));
+      return await Promise.race([(async () => {
+        await redis.connect();
+        return await redis.call(command[0] as string, ...command.slice(1));
+      })(), bound]);
     } finally {
+      clearTimeout(timer);
       redis.disconnect();
     }
   }
