@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type * as Minio from 'minio';
 import type { BackupResult, BackupStatus, SkippedBackup } from '@chango/contracts';
+import type { JobView } from '../../apps/api/src/job-view.js';
 import { SuiteScope, waitFor } from '../../testkit/fixtures.js';
 import { backoffBound, FOLLOWER_SYNC_MS, jobLockBound, leaseBound, renewalMs, SAFETY_NET_MS, TIMER_SLACK_MS, withinLoad, withWork } from '../../testkit/liveness.js';
 import { FaultProxy } from '../../testkit/fault-proxy.js';
@@ -24,15 +25,8 @@ const TICK_MS = 2_000;
  */
 const AFTER_TAKEOVER_BACKUP_MS = withWork(jobLockBound(JOB_LOCK_MS) + backoffBound(BACKOFF_MS, ATTEMPTS) + TICK_MS);
 
-interface JobRow {
-  id: string;
-  kind: string;
-  state: string;
-  trigger: string;
-  result: (BackupResult | SkippedBackup) | null;
-}
 
-function isBackup(result: JobRow['result']): result is BackupResult {
+function isBackup(result: JobView['result']): result is BackupResult {
   return result !== null && !('skipped' in result);
 }
 
@@ -64,7 +58,7 @@ describe('schedules on the leader: two master hosts, real Redis, real S3', () =>
   after(() => scope.run());
 
   const status = async () => (await stack.request<BackupStatus>('GET', '/admin/api/backup/status')).body;
-  const jobs = async () => (await stack.request<{ jobs: JobRow[] }>('GET', '/admin/api/backup/jobs?limit=500')).body.jobs;
+  const jobs = async () => (await stack.request<{ jobs: JobView[] }>('GET', '/admin/api/backup/jobs?limit=500')).body.jobs;
   const completedBackups = async () => (await jobs()).filter((j) => j.kind === 'backup' && j.state === 'completed' && isBackup(j.result)).map((j) => j.result as BackupResult);
   const destination = (bucket: string, endpoint: string, extra: Record<string, unknown>) => ({
     endpoint,

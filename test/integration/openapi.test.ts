@@ -107,7 +107,7 @@ describe('the OpenAPI document (apps/api/openapi.yaml)', () => {
 
   test('names exactly the routes the Express app registers', async () => {
     const log = createLogger('openapi-test', { level: 'silent' });
-    const link = new RedisLink(REDIS_URL, `chango-openapi-routes-${process.pid}`, log);
+    const link = new RedisLink({ redisUrl: REDIS_URL }, `chango-openapi-routes-${process.pid}`, log);
     try {
       const config = readApiConfig({ CHANGO_API_TOKENS_FILE: '/nonexistent', REDIS_URL, CHANGO_QUEUE_PREFIX: link.prefix, PORT: '0' });
       const app = createApp({ config, link, tokens: () => [], log });

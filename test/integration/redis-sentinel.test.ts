@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { BackupResult, BackupStatus, SkippedBackup } from '@chango/contracts';
+import type { BackupResult, BackupStatus } from '@chango/contracts';
+import type { JobView } from '../../apps/api/src/job-view.js';
 import { SuiteScope, waitFor } from '../../testkit/fixtures.js';
 import { backoffBound, jobLockBound, leaseBound, withinLoad, withWork } from '../../testkit/liveness.js';
 import { FaultProxy } from '../../testkit/fault-proxy.js';
@@ -31,21 +32,7 @@ function logSummary(stdout: string, since: number): string {
   return [...counts].map(([msg, n]) => `"${msg}" ×${n}`).join(', ') || 'nothing';
 }
 
-interface JobBody {
-  state: string;
-  attemptsMade?: number;
-  progress?: { phase?: string };
-  failure?: { message: string };
-  result?: BackupResult;
-}
 
-interface JobRow {
-  id: string;
-  kind: string;
-  state: string;
-  trigger: string;
-  result: (BackupResult | SkippedBackup) | null;
-}
 
 describe('Redis through Sentinel: the master dies, the replica is promoted, backups go on', () => {
   const scope = new SuiteScope();
@@ -80,7 +67,7 @@ describe('Redis through Sentinel: the master dies, the replica is promoted, back
     return answer.status === 200 ? answer.body : undefined;
   };
   const completedBackups = async () => {
-    const answer = await stack.request<{ jobs: JobRow[] }>('GET', '/admin/api/backup/jobs?limit=500', { timeoutMs: 10_000 });
+    const answer = await stack.request<{ jobs: JobView[] }>('GET', '/admin/api/backup/jobs?limit=500', { timeoutMs: 10_000 });
     if (answer.status !== 200) return [];
     return answer.body.jobs.filter((j) => j.kind === 'backup' && j.state === 'completed' && j.result && !('skipped' in j.result)).map((j) => j.result as BackupResult);
   };
@@ -164,14 +151,14 @@ describe('Redis through Sentinel: the master dies, the replica is promoted, back
     const before = await waitFor('the status', status, withinLoad(leaseBound(LEASE_MS)));
     // The scheduled backup in hand when the schedule was removed finishes first: its own work.
     await waitFor('the queue to drain', async () => {
-      const answer = await stack.request<{ jobs: JobRow[] }>('GET', '/admin/api/backup/jobs?limit=500', { timeoutMs: 10_000 });
+      const answer = await stack.request<{ jobs: JobView[] }>('GET', '/admin/api/backup/jobs?limit=500', { timeoutMs: 10_000 });
       return answer.status === 200 && !answer.body.jobs.some((j) => ['active', 'waiting'].includes(j.state)) ? true : undefined;
     }, withWork(TICK_MS), 200);
     const started = await stack.request<{ jobId: string }>('POST', '/admin/api/backup/run?wait=false');
     assert.equal(started.status, 202, JSON.stringify(started.body));
     const jobPath = `/admin/api/backup/jobs/${started.body.jobId}`;
     await waitFor('the backup to be uploading', async () => {
-      const job = await stack.request<JobBody>('GET', jobPath, { timeoutMs: 10_000 });
+      const job = await stack.request<JobView>('GET', jobPath, { timeoutMs: 10_000 });
       assert.notEqual(job.body.state, 'completed', 'the backup finished before the master could be killed: make the link slower');
       return job.body.progress?.phase === 'upload' ? true : undefined;
     }, withWork(0), 50);
@@ -184,7 +171,7 @@ describe('Redis through Sentinel: the master dies, the replica is promoted, back
     }, withinLoad(redis.failoverBound()), 100);
     // The job ends: done in one go, or retried after a fenced commit or a lost lock (README "Redis with Sentinel").
     const ended = await waitFor('the backup to end', async () => {
-      const job = await stack.request<JobBody>('GET', jobPath, { timeoutMs: 10_000 });
+      const job = await stack.request<JobView>('GET', jobPath, { timeoutMs: 10_000 });
       return job.status === 200 && (job.body.state === 'completed' || job.body.state === 'failed') ? job.body : undefined;
     }, withWork(redis.failoverBound() + leaseBound(LEASE_MS) + jobLockBound(JOB_LOCK_MS) + backoffBound(BACKOFF_MS, ATTEMPTS)), 200);
     const after = await waitFor('the worker to lead', async () => ((await status())?.leader?.nodeId === nodeId ? await status() : undefined), withinLoad(leaseBound(LEASE_MS)));

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { BackupResult, SkippedBackup } from '@chango/contracts';
+import type { SkippedBackup } from '@chango/contracts';
+import type { JobView } from '../../apps/api/src/job-view.js';
 import { FaultProxy } from '../../testkit/fault-proxy.js';
 import { createTestBucket, startRgw } from '../../testkit/local-rgw.js';
 import { waitFor } from '../../testkit/fixtures.js';
@@ -12,19 +13,8 @@ const BACKOFF_MS = 1_500;
 const EVERY_SECOND = '* * * * * *';
 const TICK_MS = 1_000;
 
-interface JobRow {
-  id: string;
-  kind: string;
-  state: string;
-  trigger: string;
-  attemptsMade: number;
-  startedAt: string | null;
-  finishedAt: string | null;
-  result: (BackupResult | SkippedBackup) | null;
-  failure: { message: string } | null;
-}
 
-const isSkip = (j: JobRow): boolean => j.result !== null && 'skipped' in j.result;
+const isSkip = (j: JobView): boolean => j.result !== null && 'skipped' in j.result;
 
 /*
  * Ticks that fire while a scheduled backup waits for its next attempt must not run attempts of
@@ -42,7 +32,7 @@ test('ticks that fire while a backup is being retried are skipped as covered by 
     components: 300,
     env: { CHANGO_BACKUP_ATTEMPTS: String(ATTEMPTS), CHANGO_BACKUP_BACKOFF_MS: String(BACKOFF_MS), CHANGO_VERIFY_SCHEDULED: 'false' },
   });
-  const jobs = async () => (await stack.request<{ jobs: JobRow[] }>('GET', '/admin/api/backup/jobs?limit=500')).body.jobs.filter((j) => j.kind === 'backup');
+  const jobs = async () => (await stack.request<{ jobs: JobView[] }>('GET', '/admin/api/backup/jobs?limit=500')).body.jobs.filter((j) => j.kind === 'backup');
   const config = (schedule: string | null) => ({ endpoint: proxy.url, region: rgw.region, bucket, prefix: 'prod/', accessKey: rgw.accessKey, secretKey: rgw.secretKey, sse: 'none', schedule });
 
   // Saved through a healthy link (the save checks the bucket), then every connection is reset: each attempt fails at once, transiently.

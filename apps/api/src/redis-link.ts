@@ -3,7 +3,6 @@ import { Queue, QueueEvents } from 'bullmq';
 import {
   QUEUES,
   describeRedis,
-  redactRedisUrl,
   redisConnectionOptions,
   type SharedSettings,
   type BackupQueueData,
@@ -34,13 +33,12 @@ export class RedisLink {
   /** Our Redis in words (the sentinels and master name, or the URL without its password), for messages. */
   readonly where: string;
 
-  /** `target`: REDIS_URL, or the Redis Sentinel settings (readSharedSettings); a bare URL string is taken as REDIS_URL. */
+  /** `settings`: REDIS_URL, or the Redis Sentinel settings (readSharedSettings). */
   constructor(
-    target: string | Pick<SharedSettings, 'redisUrl' | 'sentinel' | 'redisPassword'>,
+    settings: Pick<SharedSettings, 'redisUrl' | 'sentinel' | 'redisPassword'>,
     readonly prefix: string,
     log: Logger,
   ) {
-    const settings = typeof target === 'string' ? { redisUrl: target } : target;
     this.where = describeRedis(settings);
     this.outage = new OutageLog(log, { failed: 'Redis connection error', recovered: 'Redis answers again' });
     const base = redisConnectionOptions(settings);
@@ -91,9 +89,6 @@ function isRedisTrouble(err: unknown): boolean {
     ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET'].includes(code)
   );
 }
-
-/** A Redis URL without its password, for messages. */
-export const redactUrl = redactRedisUrl;
 
 /** A plain ioredis client from redisConnectionOptions plus this place's own options. */
 export function openRedis(base: ReturnType<typeof redisConnectionOptions>, extra: RedisOptions): Redis {

@@ -47,14 +47,6 @@ interface Member {
 }
 
 /**
- * Input chunks are reused once their member is compressed, never dropped: a
- * new 1 MiB Buffer per member would leave tens of MiB of dead ones waiting for
- * a garbage collection (V8 collects external memory lazily), and the worker's
- * RSS with them. (zlib's output buffers are still one per member: the async
- * API allocates them.)
- */
-
-/**
  * Transform-like duplex: bytes in, concatenated gzip members out, in input order.
  *
  * At most `parallelism` members compress at once: the libuv thread pool
@@ -83,7 +75,13 @@ export class ParallelGzip extends Duplex {
    */
   private filling: Buffer;
   private filled = 0;
-  /** Input chunks whose member is compressed, ready to be filled again. */
+  /**
+   * Input chunks whose member is compressed, ready to be filled again. Reused,
+   * never dropped: a new 1 MiB Buffer per member would leave tens of MiB of
+   * dead ones waiting for a garbage collection (V8 collects external memory
+   * lazily), and the worker's RSS with them. (zlib's output buffers are still
+   * one per member: the async API allocates them.)
+   */
   private readonly spare: Buffer[] = [];
   /** Members in input order; the head is the next one to push. */
   private readonly window: Member[] = [];

@@ -215,8 +215,7 @@ export class BackupBucket {
     );
     sourceFailed.catch(() => undefined);
     const metadata = {
-      // An age file is no gzip to anyone who downloads it: only `age -d` makes it one.
-      'Content-Type': parseBackupKey(this.destination.prefix, key)?.encrypted ? 'application/octet-stream' : 'application/gzip',
+      'Content-Type': this.contentTypeOf(key),
       [META_SHA256]: facts.sha256,
       [META_BACKUP_ID]: facts.backupId,
       ...sseHeaders(this.destination),
@@ -247,9 +246,9 @@ export class BackupBucket {
    * and every socket by the idle bound. A failed upload leaves its incomplete
    * multipart upload, like `upload`: the caller removes it with `discard`.
    */
-  async uploadStreamed(key: string, source: Readable, { backupId, onPartSent }: { backupId: string; onPartSent?: (bytesSent: number) => void }): Promise<ArchiveFacts> {
+  async uploadStreamed(key: string, source: Readable, { backupId }: { backupId: string }): Promise<ArchiveFacts> {
     const headers = {
-      'Content-Type': parseBackupKey(this.destination.prefix, key)?.encrypted ? 'application/octet-stream' : 'application/gzip',
+      'Content-Type': this.contentTypeOf(key),
       [`x-amz-meta-${META_BACKUP_ID}`]: backupId,
       ...sseHeaders(this.destination),
     };
@@ -269,13 +268,18 @@ export class BackupBucket {
             { carriesSse: true, deadline: this.transferDeadline(body.length) },
           ),
       };
-      const streamed = await streamParts(source, sink, { partBytes: this.partBytes, ...(onPartSent ? { onPartSent } : {}) });
+      const streamed = await streamParts(source, sink, { partBytes: this.partBytes });
       await this.call(`completing the multipart upload of ${key} (${streamed.parts.length} parts)`, () => this.client.completeMultipartUpload(this.bucket, key, uploadId, streamed.parts));
       return { size: streamed.size, sha256: streamed.sha256, backupId, expectedEtag: streamed.expectedEtag };
     } catch (err) {
       source.destroy();
       throw err;
     }
+  }
+
+  /** An age file is no gzip to anyone who downloads it: only `age -d` makes it one. */
+  private contentTypeOf(key: string): string {
+    return parseBackupKey(this.destination.prefix, key)?.encrypted ? 'application/octet-stream' : 'application/gzip';
   }
 
   /**
