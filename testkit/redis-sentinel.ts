@@ -96,6 +96,20 @@ export class RedisSentinelSet {
     return role[0];
   }
 
+  /**
+   * Resolves once every write made so far on the master at `port` has reached a replica (Redis's WAIT).
+   * Replication is asynchronous: a replica that has just finished its full sync may still hold the
+   * writes made since in its master's buffer (streaming starts with its first REPLCONF ACK, up to 1 s
+   * later), so a master killed in that gap takes them with it. A test that means to kill a master
+   * without losing what it wrote waits for this first.
+   */
+  async replicated(port: number): Promise<void> {
+    await waitFor(`the writes on the Redis master on port ${port} to reach its replica`, async () => {
+      const replicas = (await this.ask(port, this.redisPassword, ['wait', '1', '1000'])) as number;
+      return replicas >= 1 ? true : undefined;
+    }, withinLoad(SENTINEL_INFO_MS), 100);
+  }
+
   /** SIGKILLs the server on `port` (the master, in the test): no goodbye, as a node that dies. */
   kill(port: number): void {
     const server = this.servers.find((s) => s.port === port);
@@ -105,7 +119,8 @@ export class RedisSentinelSet {
 
   /**
    * Starts the killed server on `port` again, as it was first started; the sentinels turn it into a
-   * replica of the master they promoted. Resolves once it is one, in sync, and every sentinel counts it.
+   * replica of the master they promoted. Resolves once it is one, in sync, every sentinel counts it, and
+   * the master's writes reach it (`replicated`).
    */
   async restart(port: number): Promise<void> {
     const server = this.servers.find((s) => s.port === port);
@@ -123,6 +138,7 @@ export class RedisSentinelSet {
       }
       return true;
     }, withinLoad(SENTINEL_INFO_MS + SENTINEL_HELLO_MS), 200);
+    await this.replicated(await this.masterPortSeenBy());
   }
 
   /**
