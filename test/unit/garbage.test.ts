@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
+import { test } from 'node:test';
+import { YoungGarbage } from '@chango/state';
+
+const MiB = 1024 * 1024;
+
+/** Counts V8's collections of one kind while `work` runs (GC entries arrive after it, hence the turn at the end). */
+async function collectionsDuring(kind: number, work: () => Promise<void>): Promise<number> {
+  let count = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) if (((entry as PerformanceEntry & { detail?: { kind?: number } }).detail)?.kind === kind) count++;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  try {
+    await work();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  } finally {
+    observer.disconnect();
+  }
+  return count;
+}
+
+test('a copy that passes 256 MiB through short-lived Buffers gets a scavenge for every 8 MiB', async () => {
+  const garbage = new YoungGarbage(8 * MiB);
+  // Each Buffer is garbage at once, as a copied record's value is: V8 alone would hardly ever scavenge for them.
+  const minor = await collectionsDuring(constants.NODE_PERFORMANCE_GC_MINOR, async () => {
+    for (let i = 0; i < 256; i++) {
+      garbage.passed(Buffer.alloc(MiB, i).length);
+      if (i % 8 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+  });
+  assert.ok(minor >= 256 / 8, `at least ${256 / 8} young-generation collections, saw ${minor}`);
+});
+
+test('bytes below the threshold cost no collection', async () => {
+  const garbage = new YoungGarbage(64 * MiB);
+  const minor = await collectionsDuring(constants.NODE_PERFORMANCE_GC_MINOR, async () => {
+    for (let i = 0; i < 1000; i++) garbage.passed(1024);
+  });
+  assert.ok(minor < 3, `1000 small passes under the threshold ran ${minor} collections`);
+});
