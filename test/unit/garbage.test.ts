@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
 import { test } from 'node:test';
-import { YoungGarbage } from '@chango/state';
+import { collectGarbage, YoungGarbage } from '@chango/state';
 
 const MiB = 1024 * 1024;
 
@@ -39,4 +39,16 @@ test('bytes below the threshold cost no collection', async () => {
     for (let i = 0; i < 1000; i++) garbage.passed(1024);
   });
   assert.ok(minor < 3, `1000 small passes under the threshold ran ${minor} collections`);
+});
+
+test('collectGarbage runs a full collection, and the memory of dead Buffers is given back', async () => {
+  // 16 MiB of Buffers (under the external-memory mark at which V8 would collect by itself), then dropped.
+  const holder = { buffers: Array.from({ length: 16 }, (_, i) => Buffer.alloc(MiB, i)) };
+  const before = process.memoryUsage().arrayBuffers;
+  assert.ok(before >= 16 * MiB);
+  holder.buffers = [];
+  const major = await collectionsDuring(constants.NODE_PERFORMANCE_GC_MAJOR, async () => collectGarbage());
+  assert.ok(major >= 1, `one full collection, saw ${major}`);
+  const after = process.memoryUsage().arrayBuffers;
+  assert.ok(before - after >= 15 * MiB, `the 16 MiB of dead Buffers are freed: ${Math.round(before / MiB)} -> ${Math.round(after / MiB)} MiB`);
 });
