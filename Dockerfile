@@ -50,8 +50,11 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
 
 # ---- runtime -------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
+# MALLOC_MMAP_THRESHOLD_: glibc maps large buffers on their own, so the worker's memory goes
+# back to the system after each backup (README, "Memory").
 ENV NODE_ENV=production \
-    CHANGO_DATA_DIR=/var/lib/chango
+    CHANGO_DATA_DIR=/var/lib/chango \
+    MALLOC_MMAP_THRESHOLD_=131072
 # A fixed uid/gid: compose bind-mounts secret files with their host owner and mode, so the
 # host files must be readable by 10001 (deploy/make-secrets.sh takes care of that).
 RUN groupadd --system --gid 10001 chango \
