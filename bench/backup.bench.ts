@@ -1,11 +1,13 @@
 /**
  * Backup benchmark, end to end with the real processes: for a seeded state of
  * at least BENCH_BACKUP_MIB (default 256) MiB, `POST /admin/api/backup/run`
- * (checkpoint → tar.gz with parallel gzip members → local spool → S3 upload to
- * Ceph RGW on loopback → read back → sidecar), next to the baseline
+ * (checkpoint → tar.gz with parallel gzip members streamed into a multipart
+ * upload to Ceph RGW on loopback → commit proof → sidecar), next to the baseline
  * `tar -czf - kms iam metadata | sha256sum` on a checkpoint of the same state
  * at the same gzip level (6), both measured in this run. Also: the worker's
  * peak RSS, the writer pause, and api latency (p50/p99) under concurrent load.
+ * BENCH_SHAPE=large-values seeds the state with its gateway topology as one
+ * record for the whole inventory (≈ 25 MiB at 256 MiB of state).
  */
 import { execFileSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -18,9 +20,10 @@ import { createTestBucket, startRgw } from '../testkit/local-rgw.js';
 import { SuiteScope, tempDir } from '../testkit/fixtures.js';
 import { Stack } from '../testkit/stack.js';
 import { checkpointWithManifest } from '../testkit/sized-state.js';
-import { percentile, seededState } from './support.js';
+import { benchShape, percentile, residentByKind, seededState } from './support.js';
 
 const TARGET_MIB = Number(process.env.BENCH_BACKUP_MIB ?? 256);
+const SHAPE = benchShape();
 const GZIP_LEVEL = 6;
 const LOAD_REQUESTS = 400;
 const LOAD_CONCURRENCY = 16;
@@ -121,7 +124,7 @@ async function main(): Promise<void> {
   const scope = new SuiteScope();
   try {
     const work = await tempDir(scope, 'chango-bench');
-    const { dataDir, rootSecret, stateMiB } = await seededState(work, TARGET_MIB);
+    const { dataDir, rootSecret, stateMiB } = await seededState(work, TARGET_MIB, SHAPE);
 
     // The local RGW keeps objects in RAM: room for the two backups this bench makes.
     process.env.CHANGO_TEST_RGW_MEMSTORE_MIB ??= String(Math.max(1024, Math.ceil(TARGET_MIB * 2.5)));
@@ -136,6 +139,7 @@ async function main(): Promise<void> {
 
     const idleRssMiB = await currentRssMiB(stack.worker.child.pid ?? 0);
     const workerPid = stack.worker.child.pid ?? 0;
+    const residentIdle = await residentByKind(workerPid);
     const [busyBefore, totalBefore] = await cpuJiffies();
     const workerCpuBefore = await cpuSeconds(workerPid);
     const started = performance.now();
@@ -150,6 +154,7 @@ async function main(): Promise<void> {
     const workerCpuS = Number(((await cpuSeconds(workerPid)) - workerCpuBefore).toFixed(2));
     if (run.status !== 200) throw new Error(`backup: ${JSON.stringify(run.body)}`);
     const workerPeakRssMiB = await peakRssMiB(stack.worker.child.pid ?? 0);
+    const residentAfterBackup = await residentByKind(workerPid);
     console.log(`backup: ${Math.round(backupMs)} ms, archive ${(run.body.size / 2 ** 20).toFixed(1)} MiB, worker peak RSS ${workerPeakRssMiB.toFixed(0)} MiB ${JSON.stringify(rssByPhase)}`);
 
     // API latency while a second backup runs: job status reads, then run triggers (each answered with that job).
@@ -173,6 +178,7 @@ async function main(): Promise<void> {
     // What the worker holds once the drill is over and the process had a moment (glibc returns memory lazily).
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const rssAfterDrill = await currentRssMiB(stack.worker.child.pid ?? 0);
+    const residentAfterDrill = await residentByKind(workerPid);
     console.log(`drill: ${Math.round(drillMs)} ms, worker RSS ${rssBeforeDrill} MiB before it, ${drillRss.verify ?? NaN} MiB at most during it, ${rssAfterDrill} MiB after it`);
     await stack.stop();
 
@@ -217,7 +223,7 @@ async function main(): Promise<void> {
     const goal = (met: boolean, words: string) => `goal ${words}: ${met ? 'met' : 'NOT MET'}`;
     const row = (label: string, value: string, verdict = '') => console.log(`${label.padEnd(44)}${value.padEnd(34)}${verdict}`);
     console.log('');
-    console.log(`state ${figures.stateMiB} MiB on disk; checkpoint ${figures.checkpointMiB} MiB; archive ${figures.archiveMiB} MiB (gzip -${GZIP_LEVEL})`);
+    console.log(`state ${figures.stateMiB} MiB on disk (shape ${SHAPE}); checkpoint ${figures.checkpointMiB} MiB; archive ${figures.archiveMiB} MiB (gzip -${GZIP_LEVEL})`);
     row('backup end to end (api → committed)', `${figures.backupMs} ms (${figures.backupThroughputMiBps} MiB/s)`);
     row('baseline tar | gzip -6 | sha256sum', `${figures.baselineTarGzipSha256Ms} ms`);
     row('ratio backup / baseline', String(figures.ratioBackupToBaseline), goal(figures.ratioBackupToBaseline <= ratioGoal, `≤ ${ratioGoal}`));
@@ -227,6 +233,9 @@ async function main(): Promise<void> {
     row('worker RSS idle, before the backup', `${idleRssMiB} MiB`);
     row('worker peak RSS (VmHWM)', `${figures.workerPeakRssMiB} MiB`, goal(figures.workerPeakRssMiB <= 160, '≤ 160 MiB'));
     row('worker RSS by phase (MiB, peak)', JSON.stringify(rssByPhase));
+    row('worker RSS by kind (MiB): idle', JSON.stringify(residentIdle));
+    row('  after the first backup', JSON.stringify(residentAfterBackup));
+    row('  after backups and the drill', JSON.stringify(residentAfterDrill));
     row('worker RSS after backups and the drill', `${rssAfterDrill} MiB`, goal(rssAfterDrill - idleRssMiB <= 10, `within 10 MiB of idle (${idleRssMiB} MiB)`));
     row('writer pause', `${figures.writerPauseMs} ms`, goal(figures.writerPauseMs < 5, '< 5 ms'));
     row('restore drill (child process)', `${figures.drillMs} ms`);

@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildManifest, type Manifest } from '@chango/archive';
-import { ControlPlaneState, STORE_NAMES } from '@chango/state';
+import { ControlPlaneState, metadataWrites, STORE_NAMES, type GatewayTopology } from '@chango/state';
 import { seedState } from '@chango/seed';
 
 /**
@@ -32,11 +32,20 @@ export interface SeededState {
 }
 
 /**
+ * What the seeded records look like:
+ * - `inventory`: many small records (components, users, settings; each step's gateway topology
+ *   covers that step's 5000 components only, ≈ 1.2 MiB);
+ * - `large-values`: the same, but the gateway topology is one record for the whole inventory, as a
+ *   real cluster's is: ≈ 250 B per component, so ≈ 25 MiB at 256 MiB of state and ≈ 100 MiB at 1 GiB.
+ */
+export type StateShape = 'inventory' | 'large-values';
+
+/**
  * Seeds `dataDir` (200 users, then components in steps) until its stores take
  * at least `targetMiB` on disk, measured after a reopen so the write-ahead log
  * has been flushed into SST files: the state as it rests. Returns it open.
  */
-export async function seedUntil(dataDir: string, rootSecret: Buffer, targetMiB: number): Promise<SeededState> {
+export async function seedUntil(dataDir: string, rootSecret: Buffer, targetMiB: number, shape: StateShape = 'inventory'): Promise<SeededState> {
   const open = () => ControlPlaneState.open({ dataDir, rootSecret, create: true });
   const storeDirs = STORE_NAMES.map((name) => join(dataDir, name));
   const started = performance.now();
@@ -44,9 +53,20 @@ export async function seedUntil(dataDir: string, rootSecret: Buffer, targetMiB: 
   await seedState(state, { users: 200, components: 0 });
   let components = 0;
   let stateMiB = 0;
+  const gateways: GatewayTopology['gateways'] = [];
   while (stateMiB < targetMiB) {
     await seedState(state, { users: 0, components: SEED_STEP_COMPONENTS });
     components += SEED_STEP_COMPONENTS;
+    // Each step writes the topology of its own components; the whole cluster's is their union.
+    if (shape === 'large-values') gateways.push(...((await state.metadata.gatewayTopology())?.gateways ?? []));
+    await state.close();
+    state = await open();
+    stateMiB = await sizeMiB(...storeDirs);
+  }
+  if (shape === 'large-values') {
+    // Written once, at the end: rewriting a growing record at every step would fill the stores with its old versions.
+    const topology: GatewayTopology = { gateways, updatedAt: new Date().toISOString() };
+    await state.commit((tx) => metadataWrites.putGatewayTopology(tx, topology));
     await state.close();
     state = await open();
     stateMiB = await sizeMiB(...storeDirs);
