@@ -1,4 +1,4 @@
-import type { CleanupScope } from '../testkit/fixtures.js';
+import { settleWithin, type CleanupScope } from '../testkit/fixtures.js';
 
 /**
  * The cleanups of one chaos case (what testkit's Stack and fixtures register through
@@ -20,16 +20,10 @@ export class CaseScope implements CleanupScope {
     const problems: string[] = [];
     while (this.cleanups.length > 0) {
       const { fn, label } = this.cleanups.pop() as { fn: () => unknown; label: string };
-      let timer: NodeJS.Timeout | undefined;
       try {
-        await Promise.race([
-          Promise.resolve().then(fn),
-          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`did not finish within ${this.boundMs} ms`)), this.boundMs))),
-        ]);
+        await settleWithin(Promise.resolve().then(fn), this.boundMs, `did not finish within ${this.boundMs} ms`);
       } catch (err) {
         problems.push(`${label}: ${(err as Error).message}`);
-      } finally {
-        clearTimeout(timer);
       }
     }
     return problems;

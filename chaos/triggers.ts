@@ -8,6 +8,7 @@
  * phase was the one aimed at (a fault in the wrong phase fails the case as a harness error).
  */
 import type { FaultProxy } from '../testkit/fault-proxy.js';
+import { settleWithin } from '../testkit/fixtures.js';
 import type { CaseScope } from './scope.js';
 import { POLL_MS } from './settings.js';
 import { jobView, pollUntil } from './service.js';
@@ -112,11 +113,6 @@ export async function whenJobPhase(stack: Stack, jobId: string, phase: Phase, bo
 }
 
 /** `promise`, or an error naming `what` once `boundMs` passed. */
-export async function within<T>(promise: Promise<T>, boundMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${Math.round(boundMs / 1000)} s`)), boundMs)))]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function within<T>(promise: Promise<T>, boundMs: number, what: string): Promise<T> {
+  return settleWithin(promise, boundMs, `${what}: not within ${Math.round(boundMs / 1000)} s`);
 }

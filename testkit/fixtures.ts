@@ -66,7 +66,8 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   for (;;) {
     try {
       // A probe that never settles must not hold the wait past its deadline.
-      const value = await withinMs(probe(), Math.max(0, deadline - Date.now()) + everyMs, `a probe for ${what}`);
+      const ms = Math.max(0, deadline - Date.now()) + everyMs;
+      const value = await settleWithin(probe(), ms, `a probe for ${what} did not settle within ${ms} ms`);
       if (value !== undefined) return value;
     } catch (err) {
       lastError = err;
@@ -76,11 +77,14 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
 }
 
-/** `work`, or a rejection naming `what` once `ms` have passed without it settling. */
-async function withinMs<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+/**
+ * `work`, or a rejection with `timeoutMessage` once `ms` have passed without it settling: the one
+ * bound for waits of the test harness (probes, one-off Redis commands, cleanups).
+ */
+export async function settleWithin<T>(work: Promise<T>, ms: number, timeoutMessage: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const bound = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new Error(timeoutMessage)), ms);
   });
   try {
     return await Promise.race([work, bound]);

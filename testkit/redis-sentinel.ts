@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { tempDir, waitFor, type CleanupScope } from './fixtures.js';
+import { settleWithin, tempDir, waitFor, type CleanupScope } from './fixtures.js';
 import { PROCESS_START_MS, withinLoad } from './liveness.js';
 import { freeLoopbackPort } from './ports.js';
 import { spawnTiedToThisProcess } from './processes.js';
@@ -234,17 +234,13 @@ export class RedisSentinelSet {
   private async ask(port: number, password: string, command: string[]): Promise<unknown> {
     const redis = new Redis({ host: '127.0.0.1', port, password, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 2_000, commandTimeout: 2_000, enableOfflineQueue: false });
     redis.on('error', () => undefined);
-    let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer from the Redis on port ${port} to ${command.join(' ')} within ${ASK_BOUND_MS} ms`)), ASK_BOUND_MS);
-    });
+    const answer = async (): Promise<unknown> => {
+      await redis.connect();
+      return redis.call(command[0] as string, ...command.slice(1));
+    };
     try {
-      return await Promise.race([(async () => {
-        await redis.connect();
-        return await redis.call(command[0] as string, ...command.slice(1));
-      })(), bound]);
+      return await settleWithin(answer(), ASK_BOUND_MS, `no answer from the Redis on port ${port} to ${command.join(' ')} within ${ASK_BOUND_MS} ms`);
     } finally {
-      clearTimeout(timer);
       redis.disconnect();
     }
   }
