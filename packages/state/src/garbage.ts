@@ -2,8 +2,10 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /**
- * A young-generation collection on demand, for work that turns through far
- * more native memory than JS objects.
+ * Garbage collections on demand, for work that turns through far more native
+ * memory than JS objects: a young-generation one every few MiB
+ * (`YoungGarbage`), a full one when a large piece of work is done
+ * (`collectGarbage`).
  *
  * Why: the rocksdb binding copies every value it reads into a Buffer of its
  * own (malloc'd outside V8's heap). A checkpoint of 1 GiB of state makes a GiB
@@ -14,7 +16,7 @@ import { runInNewContext } from 'node:vm';
  * frees them while they are young, at well under a millisecond each (it
  * touches only the live young objects). Measured on 256 MiB of state (bench/
  * README.md, issue 15): the worker's peak RSS in the checkpoint phase fell
- * from 194 to 168–179 MiB.
+ * from 194 to 155–161 MiB (with MALLOC_MMAP_THRESHOLD_ set, as installed).
  *
  * `gc` is reached through V8's `--expose-gc`, set at run time and read from a
  * fresh context, so the processes need no command-line flag and the global
