@@ -6,10 +6,12 @@ import { STORE_NAMES } from '@chango/state';
 
 /**
  * A backup needs room in the work dir for its checkpoint only (the archive
- * streams straight into the upload): about the state's size, as its entries
- * are copied into fresh stores. Twice that is asked for: RocksDB's logs and
- * background work while the copy is written, and the same work dir serves the
- * drills (the downloaded archive beside the restored copy).
+ * streams straight into the upload). On the stores' filesystem that is a few
+ * MiB (the tables are hard links; only the logs and the MANIFEST are copied),
+ * on another filesystem the state's size (everything is copied). Twice the
+ * state is asked for either way: the same work dir serves the restore drills
+ * (the downloaded archive beside the restored copy), and a disk that tight
+ * should be named before the night it is needed.
  */
 export const WORK_SPACE_FACTOR = 2;
 const WORK_SPACE_SLACK_BYTES = 8 * 1024 * 1024;
@@ -59,7 +61,7 @@ export async function ensureWorkSpace(workDir: string, stateSize: number): Promi
   if (available < needed) {
     throw new UnrecoverableError(
       `not enough free space in the work dir ${workDir}: this backup needs about ${formatBytes(needed)} (${needed} bytes: ` +
-        `${WORK_SPACE_FACTOR} × the state's ${formatBytes(stateSize)}, for the checkpoint and RocksDB's work while it is written) but only ` +
+        `${WORK_SPACE_FACTOR} × the state's ${formatBytes(stateSize)}, for the checkpoint and the restore drills) but only ` +
         `${formatBytes(available)} (${available} bytes) are available; free space there or point CHANGO_WORK_DIR at a larger disk`,
     );
   }

@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DIR_MODE } from './file-modes.js';
-import { writeCheckpoint, type CheckpointOptions, type CheckpointReport } from './checkpoint.js';
+import { STAGING_DIR_NAME, writeCheckpoint, type CheckpointOptions, type CheckpointReport } from './checkpoint.js';
 import { StateError } from './errors.js';
 import { IamReader } from './iam.js';
 import { Kms } from './kms.js';
@@ -49,6 +49,8 @@ export class ControlPlaneState {
     const create = (options.create ?? false) && !(options.readOnly ?? false);
     if (create) mkdirSync(options.dataDir, { recursive: true, mode: DIR_MODE });
     else assertStoresPresent(options.dataDir);
+    // Links to tables a killed process left while it assembled a checkpoint: they would keep deleted tables on disk.
+    if (!(options.readOnly ?? false)) rmSync(join(options.dataDir, STAGING_DIR_NAME), { recursive: true, force: true });
     const opened: Partial<PerStore<RocksStore>> = {};
     try {
       for (const name of STORE_NAMES) {
@@ -95,15 +97,8 @@ export class ControlPlaneState {
   }
 
   /** Counts every record of one store (keys only are looked at). */
-  async countRecords(store: StoreName): Promise<number> {
-    const cursor = this.stores[store].cursor();
-    let count = 0;
-    try {
-      while (await cursor.next()) count++;
-    } finally {
-      await cursor.close();
-    }
-    return count;
+  countRecords(store: StoreName): Promise<number> {
+    return this.stores[store].countRecords();
   }
 
   /** Waits for commits in flight, refuses new ones, closes the stores. Safe to call twice. */

@@ -17,6 +17,7 @@ export type StateErrorCode =
   | 'KMS_CORRUPT'
   | 'DECRYPT_FAILED'
   | 'CHECKPOINT_TARGET_EXISTS'
+  | 'CHECKPOINT_UNSTABLE'
   | 'STATE_CLOSED';
 
 export class StateError extends Error {

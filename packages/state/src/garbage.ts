@@ -2,21 +2,10 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /**
- * Garbage collections on demand, for work that turns through far more native
- * memory than JS objects: a young-generation one every few MiB
- * (`YoungGarbage`), a full one when a large piece of work is done
- * (`collectGarbage`).
- *
- * Why: the rocksdb binding copies every value it reads into a Buffer of its
- * own (malloc'd outside V8's heap). A checkpoint of 1 GiB of state makes a GiB
- * of such Buffers, each dead a moment later, but their JS wrappers are so
- * small that the young generation hardly fills: V8 collects them only when
- * the native memory they hold has grown by tens of MiB, and by then many
- * have been promoted, to wait for a full collection. A scavenge every few MiB
- * frees them while they are young, at well under a millisecond each (it
- * touches only the live young objects). Measured on 256 MiB of state (bench/
- * README.md, issue 15): the worker's peak RSS in the checkpoint phase fell
- * from 194 to 155–161 MiB (with MALLOC_MMAP_THRESHOLD_ set, as installed).
+ * A full garbage collection on demand, for the end of work that turned
+ * through far more native memory than JS objects (a backup's read, gzip and
+ * part Buffers): their JS wrappers are so small that V8 would collect them
+ * only when it next runs a full collection by itself, maybe hours later.
  *
  * `gc` is reached through V8's `--expose-gc`, set at run time and read from a
  * fresh context, so the processes need no command-line flag and the global
@@ -24,7 +13,7 @@ import { runInNewContext } from 'node:vm';
  * program behaves as before.
  */
 // No argument: a full collection. (Node 20's V8 ran `{ type: 'major' }` as a young-generation one: measured.)
-type Collect = (options?: { type: 'minor' }) => void;
+type Collect = () => void;
 
 let collect: Collect | null | undefined;
 
@@ -38,21 +27,6 @@ function collector(): Collect | null {
     }
   }
   return collect;
-}
-
-/** Counts native bytes handed through and scavenges each time another `everyBytes` have passed. */
-export class YoungGarbage {
-  private sinceLast = 0;
-
-  constructor(private readonly everyBytes: number) {}
-
-  /** `bytes` more went through Buffers that are garbage now (or soon). */
-  passed(bytes: number): void {
-    this.sinceLast += bytes;
-    if (this.sinceLast < this.everyBytes) return;
-    this.sinceLast = 0;
-    collector()?.({ type: 'minor' });
-  }
 }
 
 /**

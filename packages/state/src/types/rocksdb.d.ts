@@ -29,6 +29,8 @@ declare module 'rocksdb' {
     keyAsBuffer?: boolean;
     valueAsBuffer?: boolean;
     highWaterMark?: number;
+    /** false: entries come without their values (the binding hands out empty ones). */
+    values?: boolean;
   }
 
   interface RocksIterator {
@@ -43,6 +45,8 @@ declare module 'rocksdb' {
     batch(ops: BatchOperation[], options: { sync?: boolean }, cb: (err?: Error | null) => void): void;
     iterator(options: IteratorOptions): RocksIterator;
     compactRange(start: Buffer | string, end: Buffer | string, cb: (err?: Error | null) => void): void;
+    /** RocksDB's DB::GetProperty, synchronous; "" for an unknown property. */
+    getProperty(property: string): string;
   }
 
   }
