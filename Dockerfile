@@ -50,11 +50,14 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
 
 # ---- runtime -------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
-# MALLOC_MMAP_THRESHOLD_: glibc maps large buffers on their own, so the worker's memory goes
-# back to the system after each backup (README, "Memory").
+# The worker's memory settings (README, "Memory"): glibc maps large buffers on their own, so the
+# worker's memory goes back to the system after each backup; two malloc arenas; a 4 MiB young
+# generation. The api runs with them too (they cost it nothing measurable).
 ENV NODE_ENV=production \
     CHANGO_DATA_DIR=/var/lib/chango \
-    MALLOC_MMAP_THRESHOLD_=131072
+    MALLOC_MMAP_THRESHOLD_=131072 \
+    MALLOC_ARENA_MAX=2 \
+    NODE_OPTIONS=--max-semi-space-size=4
 # A fixed uid/gid: compose bind-mounts secret files with their host owner and mode, so the
 # host files must be readable by 10001 (deploy/make-secrets.sh takes care of that).
 RUN groupadd --system --gid 10001 chango \

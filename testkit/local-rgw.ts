@@ -87,6 +87,8 @@ export const KMS_TEST_KEY_ID = 'chango-test-kms-key';
 export interface RgwCluster extends S3Target {
   /** a second gateway on the same cluster with stock SSE policy: refuses SSE headers over plain HTTP */
   strictSse: S3Target;
+  /** Process ids of the cluster's daemons (mon, OSD, gateways); none for an external endpoint. */
+  daemonPids(): number[];
   stop(): Promise<void>;
 }
 
@@ -121,6 +123,7 @@ export async function startRgw(): Promise<RgwCluster> {
   return {
     ...cluster.main,
     strictSse: cluster.strict,
+    daemonPids: () => cluster.daemonPids(),
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -156,7 +159,7 @@ function externalTarget(endpoint: string): RgwCluster {
     throw new Error('CHANGO_TEST_S3_ENDPOINT is set: CHANGO_TEST_S3_ACCESS_KEY and CHANGO_TEST_S3_SECRET_KEY must be set too');
   }
   const target: S3Target = { endpoint, region: process.env.CHANGO_TEST_S3_REGION || REGION, accessKey, secretKey };
-  return { ...target, strictSse: target, stop: async () => {} };
+  return { ...target, strictSse: target, daemonPids: () => [], stop: async () => {} };
 }
 
 /** A path-style minio client for `target`, independent of the service's own S3 code; `overrides` replace options (e.g. a wrong secret). */
@@ -284,6 +287,10 @@ class Cluster {
   ) {
     this.diedDuringStart = new Promise<never>((_, reject) => (this.reportDeath = reject));
     this.diedDuringStart.catch(() => {});
+  }
+
+  daemonPids(): number[] {
+    return this.daemons.filter((d) => d.exit === undefined && d.child.pid !== undefined).map((d) => d.child.pid!);
   }
 
   static async start(): Promise<Cluster> {

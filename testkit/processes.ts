@@ -13,13 +13,18 @@ export const API = join(REPO_ROOT, 'apps/api/dist/main.js');
 
 /**
  * The environment the worker is installed with (the systemd unit's Environment=, the Dockerfile's
- * ENV, `npm run start:worker`), so the tests and benchmarks run it as operators do: glibc's mmap
- * threshold fixed at 128 KiB. Without it glibc raises the threshold each time a large buffer is
- * freed, the archive's MiB-sized buffers then come from the main heap, and the heap keeps their
- * pages after a backup (bench/README.md, issue 15: 176 MiB after a drill without it against 139–143 MiB with it,
- * idle 126–135). test/integration/systemd-units.test.ts checks that the three places say the same.
+ * ENV, `npm run start:worker`), so the tests and benchmarks run it as operators do
+ * (bench/README.md, issue 15, has the figures of each):
+ * - glibc's mmap threshold fixed at 128 KiB. Without it glibc raises the threshold each time a
+ *   large buffer is freed, the archive's MiB-sized buffers then come from the main heap, and the
+ *   heap keeps their pages after a backup;
+ * - two malloc arenas, not one per thread that ever allocated (the thread pool's, RocksDB's):
+ *   each arena keeps what it freed;
+ * - a V8 young generation of 2 × 4 MiB instead of growing to 2 × 16 MiB, which it does during a
+ *   backup's streaming and keeps.
+ * test/integration/systemd-units.test.ts checks that the three places say the same.
  */
-export const WORKER_MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' } as const;
+export const WORKER_ENV = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2', NODE_OPTIONS: '--max-semi-space-size=4' } as const;
 
 export interface RunResult {
   code: number;

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { newToken } from '@chango/security';
 import { newRootSecret, tempDir, writeSecretFile, type CleanupScope } from './fixtures.js';
 import { SAFETY_NET_MS } from './liveness.js';
-import { API, RunningProcess, WORKER, WORKER_MALLOC_ENV, runCli } from './processes.js';
+import { API, RunningProcess, WORKER, WORKER_ENV, runCli } from './processes.js';
 
 export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 
@@ -92,7 +92,7 @@ export class Stack {
   }
 
   async startWorker(extraEnv: Record<string, string> = {}): Promise<RunningProcess> {
-    this.worker = RunningProcess.start(WORKER, { ...WORKER_MALLOC_ENV, ...this.env, ...extraEnv });
+    this.worker = RunningProcess.start(WORKER, { ...WORKER_ENV, ...this.env, ...extraEnv });
     await this.worker.waitForOutput('worker ready');
     return this.worker;
   }
@@ -103,7 +103,7 @@ export class Stack {
    * and node id, the same root secret.
    */
   async addWorker(nodeId: string, extraEnv: Record<string, string> = {}): Promise<RunningProcess> {
-    const worker = RunningProcess.start(WORKER, { ...WORKER_MALLOC_ENV, ...this.env, CHANGO_DATA_DIR: join(this.dir, `data-${nodeId}`), CHANGO_NODE_ID: nodeId, ...extraEnv });
+    const worker = RunningProcess.start(WORKER, { ...WORKER_ENV, ...this.env, CHANGO_DATA_DIR: join(this.dir, `data-${nodeId}`), CHANGO_NODE_ID: nodeId, ...extraEnv });
     this.others.set(nodeId, worker);
     await worker.waitForOutput('worker ready');
     return worker;

@@ -2,7 +2,7 @@
  * The worker killed (SIGKILL) or asked to stop (SIGTERM) in each phase of a backup, then started
  * again as systemd would. Where each fault lands, exactly:
  * - checkpoint: AIM.afterPhaseStartMs after the worker reported the phase (it lasts ≈ 0.2 s with
- *   this state), so the checkpoint copy is half-written;
+ *   this state), so the checkpoint is half-made;
  * - upload (the archive is made as it is uploaded: no phase of its own): one 5 MiB part
  *   acknowledged and the next in flight (the S3 link slowed to aim);
  * - commit: as S3's answer to the sidecar PUT comes back — the commit marker is stored, the

@@ -23,7 +23,7 @@ import { readApiConfig } from '../../apps/api/src/config.js';
 import { readWorkerConfig } from '../../apps/worker/src/config.js';
 import { STOP_BOUND_MS } from '../../apps/worker/src/stop-bound.js';
 import { newRootSecret, tempDir } from '../../testkit/fixtures.js';
-import { WORKER_MALLOC_ENV } from '../../testkit/processes.js';
+import { WORKER_ENV } from '../../testkit/processes.js';
 import { SAFETY_NET_MS } from '../../testkit/liveness.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -164,13 +164,13 @@ test('secrets come as credentials from /etc/chango-backup, never through the env
   }
 });
 
-test('the worker runs with the same glibc memory setting wherever it is installed, and as the tests run it', () => {
-  const settings = Object.entries(WORKER_MALLOC_ENV).map(([name, value]) => `${name}=${value}`);
+test('the worker runs with the same memory settings wherever it is installed, and as the tests run it', () => {
+  const settings = Object.entries(WORKER_ENV).map(([name, value]) => `${name}=${value}`);
   assert.deepEqual(all(loadUnit('worker'), 'Service', 'Environment'), settings, 'the worker unit');
   assert.deepEqual(all(loadUnit('api'), 'Service', 'Environment'), [], 'the api unit needs none');
   const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
   assert.equal(scripts['start:worker'], `${settings.join(' ')} node apps/worker/dist/main.js`, 'npm run start:worker');
-  // The image's ENV holds it for every process (the api's is unaffected: it frees no large buffers in bulk).
+  // The image's ENV holds them for every process of it, the api's too.
   const dockerEnv = /^ENV ((?:.*\\\n)*.*)$/m.exec(read('Dockerfile'))?.[1]?.replace(/\\\n\s*/g, ' ') ?? '';
   for (const setting of settings) assert.ok(dockerEnv.split(/\s+/).includes(setting), `the Dockerfile's ENV lacks ${setting}: ${dockerEnv}`);
 });

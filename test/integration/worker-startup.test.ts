@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { newRootSecret, tempDir, writeSecretFile } from '../../testkit/fixtures.js';
@@ -61,6 +61,22 @@ test('the worker creates the stores on first start, stays up, and a second worke
   assert.equal(worker.child.exitCode, null);
   assert.equal(await worker.stop('SIGTERM', SAFETY_NET_MS), 0); // a clean exit is asserted: only the safety net may cut it short
   for (const output of [worker.stdout, worker.stderr, second.stderr]) assert.ok(!output.includes(secret), 'root secret never printed');
+});
+
+test('every thread of the worker runs at nice 10 by default, or at the CHANGO_WORKER_NICE asked for', async (t) => {
+  const dir = await tempDir(t);
+  for (const [asked, expected] of [[undefined, 10], ['15', 15]] as const) {
+    const env = { CHANGO_DATA_DIR: join(dir, `data-${expected}`), CHANGO_ROOT_SECRET_FILE: await writeSecretFile(dir, newRootSecret()), ...(asked ? { CHANGO_WORKER_NICE: asked } : {}) };
+    const worker = RunningProcess.start(WORKER, env);
+    t.after(() => worker.stop('SIGKILL'));
+    await worker.waitForOutput('worker ready');
+    // /proc/PID/task/TID/stat: the 19th field is the thread's nice value (after the command in parentheses).
+    const tasks = await readdir(`/proc/${worker.child.pid}/task`);
+    const nices = await Promise.all(tasks.map(async (tid) => Number((await readFile(`/proc/${worker.child.pid}/task/${tid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[16])));
+    assert.ok(tasks.length > 4, `the worker runs threads besides its main one (${tasks.length})`);
+    assert.deepEqual([...new Set(nices)], [expected], `every one of its ${tasks.length} threads`);
+    await worker.stop('SIGTERM', SAFETY_NET_MS);
+  }
 });
 
 test('a malformed setting stops the worker naming the variable', async (t) => {

@@ -48,7 +48,7 @@ export class RedisLink {
     this.control = new Queue(QUEUES.control, { connection, prefix });
     this.backupEvents = new QueueEvents(QUEUES.backup, { connection: { ...base }, prefix });
     this.controlEvents = new QueueEvents(QUEUES.control, { connection: { ...base }, prefix });
-    this.redis = openRedis(base, { maxRetriesPerRequest: 1 });
+    this.redis = openRedis(base, { maxRetriesPerRequest: 1, enableAutoPipelining: true });
     const onError = (err: Error) => this.outage.failed(err);
     this.backup.on('error', onError);
     this.control.on('error', onError);

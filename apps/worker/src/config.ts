@@ -25,6 +25,8 @@ export interface WorkerConfig extends SharedSettings {
   workDir: string;
   nodeId: string;
   gzipLevel: number;
+  /** CPU priority of the worker's threads (CHANGO_WORKER_NICE, 0–19, default 10; 0: as started): see priority.ts. */
+  nice: number;
   /** Recorded in each manifest as chango.version: the Chango release this master runs. */
   changoVersion: string;
   /** Multipart part size for uploads (S3's minimum is 5 MiB). */
@@ -55,6 +57,7 @@ export function readWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     workDir: env.CHANGO_WORK_DIR || join(dataDir, '.backup-work'),
     nodeId: env.CHANGO_NODE_ID || hostname(),
     gzipLevel: integerSetting(env, 'CHANGO_GZIP_LEVEL', 6, 1, 9),
+    nice: integerSetting(env, 'CHANGO_WORKER_NICE', 10, 0, 19),
     changoVersion: env.CHANGO_VERSION || SERVICE_VERSION,
     partBytes: integerSetting(env, 'CHANGO_S3_PART_BYTES', UPLOAD_PART_BYTES, 5 * 1024 * 1024, 1024 ** 3),
     s3Timeouts: s3TimeoutsFromEnv(env),

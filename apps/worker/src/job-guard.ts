@@ -31,7 +31,7 @@ export interface GuardedJob {
 /**
  * The watchdog of the jobs this worker runs. A job begins with a deadline;
  * past it, or when the worker stops (SIGTERM), its AbortSignal fires and every
- * step of the job (checkpoint copy, archive pipeline, S3 calls) stops. No job
+ * step of the job (checkpoint, archive pipeline, S3 calls) stops. No job
  * can hold the backup slot forever, and a stopping worker ends within a bound.
  */
 export class JobGuard {

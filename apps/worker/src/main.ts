@@ -22,6 +22,7 @@ import { runVerify } from './verify-job.js';
 import { runCopy } from './copy-job.js';
 import { STOP_BOUND_MS } from './stop-bound.js';
 import { prepareWorkDir } from './work-dir.js';
+import { lowerPriority } from './priority.js';
 
 /** An interrupted job (deadline, stop) has this long to remove its files and abort its upload before it is failed or handed back anyway. */
 const JOB_WIND_DOWN_MS = 10_000;
@@ -38,6 +39,8 @@ const JOB_WIND_DOWN_MS = 10_000;
 async function main(): Promise<void> {
   const log = createLogger('chango-worker');
   const config = readWorkerConfig();
+  // Before the stores open and the thread pool starts: their threads inherit the priority.
+  lowerPriority(config.nice);
   const state = await ControlPlaneState.open({ dataDir: config.dataDir, rootSecret: config.rootSecret, create: true });
   await clearWorkDir(config, log);
   const guard = new JobGuard(JOB_WIND_DOWN_MS, log);
@@ -85,7 +88,7 @@ async function main(): Promise<void> {
   await replica.follow(WORKER_HEARTBEAT_EVERY_MS);
   await leadership.start();
   log.info(
-    { dataDir: config.dataDir, nodeId: config.nodeId, redis: describeRedis(config), prefix: config.queuePrefix, leader: leadership.isLeader, leaseMs: config.leaderLeaseMs, workers: redisKeys(config.queuePrefix).workers },
+    { dataDir: config.dataDir, nodeId: config.nodeId, redis: describeRedis(config), prefix: config.queuePrefix, leader: leadership.isLeader, leaseMs: config.leaderLeaseMs, nice: config.nice, workers: redisKeys(config.queuePrefix).workers },
     'worker ready: control-plane state open',
   );
 

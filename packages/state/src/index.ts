@@ -21,4 +21,4 @@ export { LOW_MEMORY_TUNING, RocksStore, type OpenStoreOptions } from './rocks-st
 export type { Transaction } from './transaction.js';
 export { WriteGate } from './write-gate.js';
 export { DIR_MODE, FILE_MODE } from './file-modes.js';
-export { collectGarbage } from './garbage.js';
+export { BufferGarbage, collectGarbage } from './garbage.js';
