@@ -9,7 +9,7 @@
  */
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { percentile } from './support.js';
+import { percentile } from './percentile.js';
 
 /** Calls made first and not timed: opening the connections and the api's code warming up are not what a steady reader sees. */
 const WARM_UP_CALLS = 64;

@@ -8,11 +8,7 @@ import { seedUntil, sizeMiB, type StateShape } from '../testkit/sized-state.js';
 
 /** What only the benchmarks need: a percentile of their timings, and a seeded state kept between runs (BENCH_SEED_DIR). */
 
-/** p-th percentile (0–100) of `values`, nearest rank. */
-export function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
-}
+export { percentile } from './percentile.js';
 
 /** BENCH_SHAPE: which records the seeded state is made of (testkit/sized-state.ts); `inventory` unless set. */
 export function benchShape(): StateShape {
