@@ -3,6 +3,7 @@ import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { collectStats, ControlPlaneState, isStateError, metadataWrites, RocksStore, STORE_NAMES, type CheckpointReport } from '@chango/state';
+import { describeCheckpoint } from '@chango/archive';
 import { seedState } from '@chango/seed';
 import { newRootSecret, tempDir, waitFor } from '../../testkit/fixtures.js';
 import { SAFETY_NET_MS } from '../../testkit/liveness.js';
@@ -39,7 +40,7 @@ test('checkpoints taken while a writer keeps changing iam, metadata and kms are 
 });
 
 /** The checkpoint opens, its counts are right, and it holds the writer's work up to one commit between `atStart` and `atEnd`, whole. */
-async function assertOnePointInTime(checkpointDir: string, secret: string, report: CheckpointReport, atStart: number, atEnd: number): Promise<void> {
+async function assertOnePointInTime(checkpointDir: string, secret: string, report: CheckpointReport<unknown>, atStart: number, atEnd: number): Promise<void> {
   const copy = await openState(checkpointDir, secret);
   try {
     // Every secret in the copy opens: no access key sealed with a KEK the copied kms lacks.
@@ -83,10 +84,19 @@ test('checkpoints stay whole while RocksDB flushes and compacts all the time und
     await waitFor('the writer to commit 200 more transactions', async () => (writer.committed >= before + 200 ? true : undefined), SAFETY_NET_MS, 2);
     const checkpointDir = join(checkpointsDir, `cp-${round}`);
     const atStart = writer.committed;
-    const report = await state.checkpoint(checkpointDir);
+    let described = 0;
+    const describe = (dir: string) => {
+      described += 1;
+      return describeCheckpoint(dir);
+    };
+    const report = await state.checkpoint(checkpointDir, { alongside: describe });
     const atEnd = writer.committed;
     for (const store of STORE_NAMES) for (const name of await readdir(join(checkpointDir, store))) if (name.endsWith('.sst')) tablesSeen.add(`${store}/${name}`);
     retakes += report.attempts - 1;
+    // What the backup hashes while the records are counted is the checkpoint returned, even after a retake
+    // (a capture torn before its count — a table gone before its link — is not described at all).
+    assert.ok(described >= 1 && described <= report.attempts, `described ${described} time(s) in ${report.attempts} capture(s)`);
+    assert.deepEqual(report.alongside, await describeCheckpoint(checkpointDir));
     await assertOnePointInTime(checkpointDir, secret, report, atStart, atEnd);
   }
   // Not quiet stores: the tables changed between the rounds.
@@ -184,6 +194,19 @@ test('stock RocksDB ldb reads every store of a checkpoint', async (t) => {
     const lines = (await ldb([`--db=${join(checkpointDir, name)}`, 'scan'])).trim().split('\n');
     assert.equal(lines.length, report.stores[name].records, `${name}: ldb sees every record`);
   }
+});
+
+test('a checkpoint whose work alongside the count fails is removed, with that failure', async (t) => {
+  const dataDir = await tempDir(t);
+  const checkpointDir = join(await tempDir(t, 'chango-checkpoint'), 'cp');
+  const state = await openState(dataDir, newRootSecret(), true);
+  t.after(() => state.close());
+  await seedState(state, { users: 3, components: 40 });
+  const failing = async (): Promise<never> => {
+    throw new Error('reading 000012.sst: Input/output error');
+  };
+  await assert.rejects(state.checkpoint(checkpointDir, { alongside: failing }), /Input\/output error/);
+  await assert.rejects(stat(checkpointDir), { code: 'ENOENT' }, 'no half checkpoint is left');
 });
 
 test('a checkpoint refuses a folder that already holds files', async (t) => {

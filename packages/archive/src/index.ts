@@ -5,6 +5,8 @@
  */
 export {
   buildManifest,
+  describeCheckpoint,
+  manifestOf,
   serializeManifest,
   type Manifest,
   type ManifestFile,

@@ -54,13 +54,25 @@ const HASH_READ_BYTES = 256 * 1024;
  * since the manifest lists files only.
  */
 export async function buildManifest(checkpointDir: string, info: ManifestInfo): Promise<Manifest> {
+  return manifestOf(await describeCheckpoint(checkpointDir), info);
+}
+
+/** The files of each store of the checkpoint, hashed: what buildManifest starts with, for a caller that hashes while it does something else. */
+export async function describeCheckpoint(checkpointDir: string): Promise<PerStore<ManifestFile[]>> {
+  const files = {} as PerStore<ManifestFile[]>;
+  for (const store of STORE_NAMES) files[store] = await describeStore(checkpointDir, store);
+  return files;
+}
+
+/** The manifest of a checkpoint whose files describeCheckpoint gave. */
+export function manifestOf(files: PerStore<ManifestFile[]>, info: ManifestInfo): Manifest {
   const stores = {} as PerStore<StoreManifest>;
   for (const store of STORE_NAMES) {
     const records = info.records[store];
     if (!Number.isSafeInteger(records) || records < 0) {
       throw new Error(`record count of store ${store} must be a non-negative integer, got ${String(records)}`);
     }
-    stores[store] = { records, files: await describeStore(checkpointDir, store) };
+    stores[store] = { records, files: files[store] };
   }
   return {
     format: 1,

@@ -1,5 +1,5 @@
-import { linkSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { copyFile, link, mkdir, readdir, rename, rm, rmdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFile, link, mkdir, readdir, rm, rmdir, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { StateError } from './errors.js';
@@ -14,7 +14,7 @@ export interface CheckpointedStore {
   records: number;
 }
 
-export interface CheckpointReport {
+export interface CheckpointReport<Alongside = undefined> {
   dir: string;
   /** How long commits were held back so that all three stores are captured at one instant. */
   writerPauseMs: number;
@@ -24,11 +24,20 @@ export interface CheckpointReport {
   /** 1, or more when a compaction finished in the middle of a capture and it was taken again. */
   attempts: number;
   stores: PerStore<CheckpointedStore>;
+  /** What `options.alongside` gave for the checkpoint returned. */
+  alongside: Alongside;
 }
 
-export interface CheckpointOptions {
+export interface CheckpointOptions<Alongside = undefined> {
   /** Stops the checkpoint between files (a job's deadline, a worker stopping); the partial one is removed. */
   signal?: AbortSignal;
+  /**
+   * Work on the checkpoint's files — the backup hashes them for its manifest — run while its records are
+   * counted: the count keeps one core busy (RocksDB reads in a thread of its own), this work the other. Its
+   * result is the report's `alongside`; when the count finds a torn capture, it is thrown away and run again
+   * on the capture retaken.
+   */
+  alongside?: (dir: string) => Promise<Alongside>;
 }
 
 /** Captures taken before giving up, when compactions keep finishing in the middle of one (each takes milliseconds). */
@@ -48,14 +57,16 @@ export const STAGING_DIR_NAME = '.checkpoint-staging';
  *
  * 1. With the write gate closed (no commit in flight, none starting; the
  *    worker is the stores' only writer), for all three stores at one instant:
- *    hard-link each write-ahead log and the MANIFEST and note their sizes,
- *    read CURRENT, and ask RocksDB which tables make the current version (a
- *    property held in memory). All synchronous, a fraction of a millisecond.
- * 2. The gate reopens. Each log and the MANIFEST is replaced by a copy of its
- *    first noted bytes (the links only kept them from being deleted meanwhile;
- *    they are never written to). The tables are hard-linked — no byte is
- *    copied, no record passes through this process, so neither time nor memory
- *    grows with the state or with its records' sizes.
+ *    open each write-ahead log and the MANIFEST and note their sizes, read
+ *    CURRENT, and ask RocksDB which tables make the current version (a
+ *    property held in memory). All synchronous, and nothing is written to any
+ *    disk: a fraction of a millisecond, which is how long commits wait.
+ * 2. The gate reopens. Each log and the MANIFEST is copied, through the
+ *    descriptor opened in the gate (so a file RocksDB deleted meanwhile is
+ *    still read), up to its noted size; the live files are never written to.
+ *    The tables are hard-linked — no byte is copied, no record passes through
+ *    this process, so neither time nor memory grows with the state or with
+ *    its records' sizes.
  * 3. Each store of the checkpoint is opened read-only and its records counted:
  *    RocksDB replays the logs and reads every table, checksums verified.
  *
@@ -63,20 +74,20 @@ export const STAGING_DIR_NAME = '.checkpoint-staging';
  * MANIFEST's capture and the tables' links, and delete a table the captured
  * MANIFEST still names: the link or the count then fails, and the capture is
  * taken again. What could never be found that way — a log flushed and deleted
- * between the listing and its link — is covered by the MANIFEST, captured after
- * the logs: RocksDB deletes a log only once its MANIFEST records the flush.
+ * between the listing and its opening — is covered by the MANIFEST, captured
+ * after the logs: RocksDB deletes a log only once its MANIFEST records the flush.
  *
  * When links cannot reach `targetDir` (another filesystem), the checkpoint is
  * put together beside the stores (STAGING_DIR_NAME) and then copied, file by
  * file, by the kernel. The result either way is plain RocksDB that stock tools
  * (ldb) open.
  */
-export async function writeCheckpoint(
+export async function writeCheckpoint<Alongside = undefined>(
   sources: PerStore<RocksStore>,
   gate: WriteGate,
   targetDir: string,
-  options: CheckpointOptions = {},
-): Promise<CheckpointReport> {
+  options: CheckpointOptions<Alongside> = {},
+): Promise<CheckpointReport<Alongside>> {
   const started = performance.now();
   await prepareEmptyDir(targetDir);
   const linked = await linksReach(sources.kms.path, targetDir);
@@ -84,13 +95,18 @@ export async function writeCheckpoint(
   let lastTear: CaptureTorn | undefined;
   try {
     for (let attempt = 1; attempt <= CAPTURE_ATTEMPTS; attempt++) {
-      await mkdir(assembly, { recursive: true, mode: DIR_MODE });
+      // The folders first: a mkdir is a write to disk, which the gate must not wait for.
+      for (const name of STORE_NAMES) await mkdir(join(assembly, name), { recursive: true, mode: DIR_MODE });
       try {
         const { value: captured, pauseMs } = await gate.exclusive(() => captureAll(sources, assembly));
-        for (const name of STORE_NAMES) await freeze(captured[name], options.signal);
+        try {
+          for (const name of STORE_NAMES) await freeze(captured[name], options.signal);
+        } finally {
+          for (const name of STORE_NAMES) releaseHeld(captured[name]);
+        }
         if (!linked) await copyTree(assembly, targetDir, options.signal);
-        const stores = await countAll(targetDir);
-        return { dir: targetDir, writerPauseMs: pauseMs, durationMs: performance.now() - started, linked, attempts: attempt, stores };
+        const { stores, alongside } = await countAlongside(targetDir, options.alongside);
+        return { dir: targetDir, writerPauseMs: pauseMs, durationMs: performance.now() - started, linked, attempts: attempt, stores, alongside };
       } catch (err) {
         await emptyDir(targetDir);
         if (!linked) await rm(assembly, { recursive: true, force: true });
@@ -124,8 +140,8 @@ interface CapturedStore {
   into: string;
   /** CURRENT's content: the name of the MANIFEST captured. */
   current: string;
-  /** Files linked in the gate (logs, MANIFEST) and how many of their bytes belong to the checkpoint. */
-  prefixes: { name: string; size: number }[];
+  /** Files opened in the gate (logs, MANIFEST), held open until copied, and how many of their bytes belong to the checkpoint. */
+  held: HeldFile[];
   tables: LiveTable[];
 }
 
@@ -149,44 +165,72 @@ async function linksReach(storePath: string, dir: string): Promise<boolean> {
   return true;
 }
 
+/** A live file opened in the gate: its descriptor keeps its bytes readable even if RocksDB deletes it meanwhile. */
+interface HeldFile {
+  name: string;
+  fd: number;
+  /** Its size in the gate: the bytes that belong to the checkpoint (RocksDB only appends to logs and MANIFESTs). */
+  size: number;
+}
+
 /** Step 1, for the three stores, synchronous: it runs with the write gate closed. */
 function captureAll(sources: PerStore<RocksStore>, into: string): PerStore<CapturedStore> {
-  const captured = {} as PerStore<CapturedStore>;
-  for (const name of STORE_NAMES) captured[name] = capture(sources[name], join(into, name));
-  return captured;
+  const captured: Partial<PerStore<CapturedStore>> = {};
+  try {
+    for (const name of STORE_NAMES) captured[name] = capture(sources[name], join(into, name));
+  } catch (err) {
+    for (const store of Object.values(captured)) releaseHeld(store);
+    throw err;
+  }
+  return captured as PerStore<CapturedStore>;
 }
 
 function capture(store: RocksStore, into: string): CapturedStore {
-  mkdirSync(into, { mode: DIR_MODE });
-  const prefixes: CapturedStore['prefixes'] = [];
-  for (const name of readdirSync(store.path).filter(isWriteAheadLog)) {
-    if (linkIfPresent(join(store.path, name), join(into, name))) prefixes.push({ name, size: statSync(join(into, name)).size });
-    // Else flushed and deleted since the listing: the MANIFEST, captured next, records that flush.
-  }
-  const current = readFileSync(join(store.path, 'CURRENT'), 'utf8');
-  const manifest = manifestNamedBy(current);
-  if (!manifest) throw new StateError('STORE_OPEN_FAILED', `${store.path}/CURRENT does not name a MANIFEST file: the store is damaged`);
-  if (!linkIfPresent(join(store.path, manifest), join(into, manifest))) {
-    throw new CaptureTorn(`${store.path}: RocksDB replaced its MANIFEST during the capture`);
-  }
-  prefixes.push({ name: manifest, size: statSync(join(into, manifest)).size });
-  return { source: store.path, into, current, prefixes, tables: store.liveTables() };
-}
-
-function linkIfPresent(from: string, to: string): boolean {
+  const held: HeldFile[] = [];
   try {
-    linkSync(from, to);
-    return true;
+    for (const name of readdirSync(store.path).filter(isWriteAheadLog)) {
+      const log = holdIfPresent(store.path, name);
+      if (log) held.push(log);
+      // Else flushed and deleted since the listing: the MANIFEST, captured next, records that flush.
+    }
+    const current = readFileSync(join(store.path, 'CURRENT'), 'utf8');
+    const manifest = manifestNamedBy(current);
+    if (!manifest) throw new StateError('STORE_OPEN_FAILED', `${store.path}/CURRENT does not name a MANIFEST file: the store is damaged`);
+    const heldManifest = holdIfPresent(store.path, manifest);
+    if (!heldManifest) throw new CaptureTorn(`${store.path}: RocksDB replaced its MANIFEST during the capture`);
+    held.push(heldManifest);
+    return { source: store.path, into, current, held, tables: store.liveTables() };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    releaseHeld({ held });
     throw err;
   }
 }
 
+function holdIfPresent(dir: string, name: string): HeldFile | undefined {
+  let fd: number;
+  try {
+    fd = openSync(join(dir, name), 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  return { name, fd, size: fstatSync(fd).size };
+}
+
+function releaseHeld(store: Pick<CapturedStore, 'held'>): void {
+  for (const file of store.held.splice(0)) closeSync(file.fd);
+}
+
 /** Step 2 for one store, after the gate reopened. */
 async function freeze(store: CapturedStore, signal: AbortSignal | undefined): Promise<void> {
-  // First, so that the live logs and MANIFEST are shared for as short as possible.
-  for (const { name, size } of store.prefixes) await keepPrefix(join(store.into, name), size);
+  // First, so that deleted logs' space is given back as early as possible.
+  for (let file = store.held.shift(); file; file = store.held.shift()) {
+    try {
+      await copyPrefix(file, join(store.into, file.name));
+    } finally {
+      closeSync(file.fd);
+    }
+  }
   for (const table of store.tables) {
     signal?.throwIfAborted();
     const linkedTable = join(store.into, table.name);
@@ -207,12 +251,14 @@ async function freeze(store: CapturedStore, signal: AbortSignal | undefined): Pr
   }
 }
 
-/** Replaces a link to a live file by a file of its own holding the first `size` bytes; the live file is never written. */
-async function keepPrefix(path: string, size: number): Promise<void> {
-  const own = `${path}.prefix`;
-  await copyFile(path, own);
-  await truncate(own, size);
-  await rename(own, path);
+/**
+ * A file of the checkpoint's own holding the first `size` bytes of a held live file. The kernel copies
+ * (no Buffer here), reading through the descriptor's /proc/self/fd link, which reaches the open file even
+ * after RocksDB deleted its name; whatever RocksDB appended since the gate is cut off.
+ */
+async function copyPrefix(file: HeldFile, to: string): Promise<void> {
+  await copyFile(`/proc/self/fd/${file.fd}`, to);
+  await truncate(to, file.size);
 }
 
 function ignoreMissing(err: NodeJS.ErrnoException): void {
@@ -230,7 +276,18 @@ async function copyTree(from: string, to: string, signal: AbortSignal | undefine
   }
 }
 
-/** Step 3: every store of the checkpoint opens, and how many records each holds. */
+/** Step 3, with the caller's work on the files beside it; both are over before this returns or throws (a torn count first). */
+async function countAlongside<Alongside>(
+  dir: string,
+  alongside: ((dir: string) => Promise<Alongside>) | undefined,
+): Promise<{ stores: PerStore<CheckpointedStore>; alongside: Alongside }> {
+  const [counted, beside] = await Promise.allSettled([countAll(dir), alongside ? alongside(dir) : Promise.resolve(undefined as Alongside)]);
+  if (counted.status === 'rejected') throw counted.reason;
+  if (beside.status === 'rejected') throw beside.reason;
+  return { stores: counted.value, alongside: beside.value };
+}
+
+/** Every store of the checkpoint opens, and how many records each holds. */
 async function countAll(dir: string): Promise<PerStore<CheckpointedStore>> {
   const stores = {} as PerStore<CheckpointedStore>;
   for (const name of STORE_NAMES) stores[name] = { records: await countRecords(dir, name) };

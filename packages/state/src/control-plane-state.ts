@@ -91,7 +91,7 @@ export class ControlPlaneState {
   }
 
   /** A point-in-time copy of all three stores in `targetDir` (see checkpoint.ts). */
-  checkpoint(targetDir: string, options: CheckpointOptions = {}): Promise<CheckpointReport> {
+  checkpoint<Alongside = undefined>(targetDir: string, options: CheckpointOptions<Alongside> = {}): Promise<CheckpointReport<Alongside>> {
     this.assertOpen();
     return this.track(writeCheckpoint(this.stores, this.gate, targetDir, options));
   }
