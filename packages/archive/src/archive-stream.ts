@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
-import { lstat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, open } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { DIR_MODE, FILE_MODE, STORE_NAMES, type StoreName } from '@chango/state';
 import { TarArchive } from 'archiver';
 import { createParallelGzip } from './gzip-members.js';
 import { serializeManifest, type Manifest, type ManifestFile } from './manifest.js';
+import { ReadBufferPool } from './read-buffers.js';
 
 export interface ArchiveStreamOptions {
   /** zlib level 0–9 for the parallel gzip. */
@@ -48,13 +49,15 @@ const READ_BYTES = 256 * 1024;
  * whole archiver is garbage once we drop it.
  */
 export function createArchiveStream(checkpointDir: string, manifest: Manifest, options: ArchiveStreamOptions): Readable {
+  const reads = new ReadBufferPool(READ_BYTES);
   const gzip = createParallelGzip({
     level: options.gzipLevel,
     parallelism: options.parallelism,
     chunkBytes: options.chunkBytes,
+    onAbsorbed: (chunk) => reads.absorbed(chunk),
   });
   const tar = new TarArchive({ gzip: false });
-  const run: ArchiveRun = { tar, gzip, source: null, stopped: false, onRead: options.onRead };
+  const run: ArchiveRun = { tar, gzip, reads, source: null, stopped: false, onRead: options.onRead };
   const stop = (err?: Error): void => {
     if (run.stopped) return;
     run.stopped = true;
@@ -75,6 +78,7 @@ export function createArchiveStream(checkpointDir: string, manifest: Manifest, o
 interface ArchiveRun {
   tar: TarArchive;
   gzip: Readable;
+  reads: ReadBufferPool;
   /** The file being streamed into the tar, if any. */
   source: Readable | null;
   stopped: boolean;
@@ -127,7 +131,7 @@ async function appendFile(run: ArchiveRun, checkpointDir: string, file: Manifest
       `${absolute} no longer matches the manifest (${stats.isFile() ? `${stats.size} bytes, manifest says ${file.size}` : 'not a regular file'}): archive only a frozen checkpoint`,
     );
   }
-  const source = Readable.from(verifiedContent(absolute, file, run.onRead), { objectMode: false, highWaterMark: READ_BYTES });
+  const source = Readable.from(verifiedContent(absolute, file, run.reads, run.onRead), { objectMode: false, highWaterMark: READ_BYTES });
   // A listener for the source's whole life: an 'error' without one would crash the process.
   source.on('error', () => {});
   run.source = source;
@@ -142,15 +146,28 @@ async function appendFile(run: ArchiveRun, checkpointDir: string, file: Manifest
  * different SHA-256; the error ends the archive stream, and tar-stream never
  * sees an entry whose size differs from its header.
  */
-async function* verifiedContent(absolute: string, file: ManifestFile, onRead: ((bytes: number) => void) | undefined): AsyncGenerator<Buffer> {
+async function* verifiedContent(
+  absolute: string,
+  file: ManifestFile,
+  reads: ReadBufferPool,
+  onRead: ((bytes: number) => void) | undefined,
+): AsyncGenerator<Buffer> {
   const hash = createHash('sha256');
   let size = 0;
-  for await (const chunk of createReadStream(absolute, { highWaterMark: READ_BYTES }) as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > file.size) throw new Error(`${absolute} grew past the ${file.size} bytes of the manifest while archived`);
-    hash.update(chunk);
-    onRead?.(chunk.length);
-    yield chunk;
+  const handle = await open(absolute, 'r');
+  try {
+    for (;;) {
+      const buffer = reads.take();
+      const chunk = reads.lend(buffer, (await handle.read(buffer, 0, buffer.length, null)).bytesRead);
+      if (chunk.length === 0) break;
+      size += chunk.length;
+      if (size > file.size) throw new Error(`${absolute} grew past the ${file.size} bytes of the manifest while archived`);
+      hash.update(chunk);
+      onRead?.(chunk.length);
+      yield chunk;
+    }
+  } finally {
+    await handle.close();
   }
   if (size !== file.size) throw new Error(`${absolute} shrank to ${size} bytes while archived; the manifest says ${file.size}`);
   const sha256 = hash.digest('hex');

@@ -38,6 +38,11 @@ export interface ParallelGzipOptions {
   chunkBytes?: number;
   /** Members compressed at once (thread-pool jobs in flight); default: available cores. */
   parallelism?: number;
+  /**
+   * Told of each written chunk once all its bytes are copied into a member: from then on the stream holds
+   * no reference to it, and its memory may be filled again (see ReadBufferPool in archive-stream.ts).
+   */
+  onAbsorbed?: (chunk: Buffer) => void;
 }
 
 /** One chunk on its way through the thread pool; `output` is set once compressed. */
@@ -67,6 +72,7 @@ export class ParallelGzip extends Duplex {
   readonly level: number;
   readonly chunkBytes: number;
   readonly parallelism: number;
+  private readonly onAbsorbed: ((chunk: Buffer) => void) | undefined;
 
   /**
    * The next chunk, filled by copying writes into it. A copy, not references to
@@ -113,6 +119,7 @@ export class ParallelGzip extends Duplex {
     this.level = level;
     this.chunkBytes = chunkBytes;
     this.parallelism = parallelism;
+    this.onAbsorbed = options.onAbsorbed;
     this.windowLimit = 2 * parallelism;
     this.filling = Buffer.allocUnsafe(chunkBytes);
   }
@@ -174,6 +181,7 @@ export class ParallelGzip extends Duplex {
       this.filled += copied;
       if (this.filled === this.chunkBytes) await this.startMember(this.nextChunk());
     }
+    this.onAbsorbed?.(chunk);
   }
 
   /** Hands over the chunk being filled (and how much of it is filled) and starts a new one, in a spare chunk if there is one. */

@@ -21,3 +21,4 @@ export {
 } from './gzip-members.js';
 export { createArchiveStream, type ArchiveStreamOptions } from './archive-stream.js';
 export { HashingCounter } from './hashing.js';
+export { ReadBufferPool } from './read-buffers.js';
