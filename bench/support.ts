@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { setPriority } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { STORE_NAMES } from '@chango/state';
 import { newRootSecret } from '../testkit/fixtures.js';
@@ -60,19 +59,4 @@ export async function residentByKind(pid: number): Promise<Record<'heap' | 'aren
     kinds[kind] += m.rssKb / 1024;
   });
   return { heap: Math.round(kinds.heap), arenas: Math.round(kinds.arenas), anon: Math.round(kinds.anon), files: Math.round(kinds.files) };
-}
-
-/**
- * Lowers every thread of process `pid` to `nice` (Linux keeps one per thread). The benchmark runs
- * its local RGW — the stand-in for a remote S3 — at nice 19, so that the CPU it spends receiving
- * the archive, which a real destination spends elsewhere, is not taken from the api being measured.
- */
-export async function lowerPriorityOf(pid: number, nice: number): Promise<void> {
-  for (const thread of await readdir(`/proc/${pid}/task`).catch(() => [])) {
-    try {
-      setPriority(Number(thread), nice);
-    } catch {
-      // ended since the listing
-    }
-  }
 }

@@ -40,7 +40,8 @@ async function main(): Promise<void> {
   const log = createLogger('chango-worker');
   const config = readWorkerConfig();
   // Before the stores open and the thread pool starts: their threads inherit the priority.
-  lowerPriority(config.nice);
+  const lowered = lowerPriority(config.nice);
+  if (lowered > 0) log.info({ nice: config.nice, threads: lowered }, 'CPU priority lowered: the api and the control plane come first');
   const state = await ControlPlaneState.open({ dataDir: config.dataDir, rootSecret: config.rootSecret, create: true });
   await clearWorkDir(config, log);
   const guard = new JobGuard(JOB_WIND_DOWN_MS, log);

@@ -2,24 +2,25 @@ import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 
 /**
- * Lowers the CPU priority of every thread of this process to `nice` (0–19;
- * 0 leaves it as started): a backup compresses on both cores, and the api and
- * the control plane it protects should come first when they want the CPU.
+ * Lowers the CPU priority of every thread of a process — this one unless `pid`
+ * says another — to `nice` (0–19; 0 leaves it as started): a backup compresses
+ * on both cores, and the api and the control plane it protects should come
+ * first when they want the CPU. (The benchmark lowers its local S3 this way.)
  *
  * Linux keeps a nice value per thread (setpriority(PRIO_PROCESS, tid) sets one
  * thread), so each thread running now is lowered; threads started later
  * (libuv's pool, where gzip runs, RocksDB's) inherit it from the thread that
  * starts them. A thread already lower is left alone (raising one back needs
- * privilege). Where /proc/self/task is missing, the calling thread alone.
- * Returns how many threads were lowered.
+ * privilege). Where /proc/<pid>/task is missing, the calling thread alone (or
+ * none, for another process). Returns how many threads were lowered.
  */
-export function lowerPriority(nice: number): number {
+export function lowerPriority(nice: number, pid: number | 'self' = 'self'): number {
   if (nice === 0) return 0;
   let threads: number[];
   try {
-    threads = readdirSync('/proc/self/task').map(Number);
+    threads = readdirSync(`/proc/${pid}/task`).map(Number);
   } catch {
-    threads = [0];
+    threads = pid === 'self' ? [0] : [];
   }
   let lowered = 0;
   for (const thread of threads) {
