@@ -18,26 +18,38 @@ test('checkpoints taken while a writer keeps changing iam, metadata and kms are 
   const secret = newRootSecret();
   const state = await openState(dataDir, secret, true);
   await seedState(state, { users: 5, components: 1000 });
+  await whileWriting(state, async (writer) => {
+    // Several checkpoints, each at a random moment of the writer's stream: a torn one would show in any of them.
+    for (let round = 0; round < 5; round++) {
+      const before = writer.committed;
+      // The writer commits as fast as it can: no interval to derive from, so the safety net bounds a stalled one.
+      await waitFor('the writer to commit 20 more transactions', async () => (writer.committed >= before + 20 ? true : undefined), SAFETY_NET_MS, 2);
+      const checkpointDir = join(checkpointsDir, `cp-${round}`);
+      const atStart = writer.committed;
+      const report = await state.checkpoint(checkpointDir);
+      const atEnd = writer.committed;
+      assert.ok(atEnd > atStart, 'the writer kept committing while the checkpoint was copied');
+      assert.ok(report.writerPauseMs >= 0 && report.writerPauseMs < report.durationMs, `pause ${report.writerPauseMs} ms of ${report.durationMs} ms`);
+
+      await assertOnePointInTime(checkpointDir, secret, report, atStart, atEnd);
+    }
+  });
+});
+
+/**
+ * Runs `body` while a writer keeps committing, then stops it and closes the state — in the test itself, not
+ * in an `after` hook: hooks run in the order registered, so tempDir's removal of the stores would come
+ * first, under a writer still flushing new files into them.
+ */
+async function whileWriting(state: ControlPlaneState, body: (writer: ReturnType<typeof startProvisioningWriter>) => Promise<void>): Promise<void> {
   const writer = startProvisioningWriter(state);
-  t.after(async () => {
+  try {
+    await body(writer);
+  } finally {
     await writer.stop();
     await state.close();
-  });
-  // Several checkpoints, each at a random moment of the writer's stream: a torn one would show in any of them.
-  for (let round = 0; round < 5; round++) {
-    const before = writer.committed;
-    // The writer commits as fast as it can: no interval to derive from, so the safety net bounds a stalled one.
-    await waitFor('the writer to commit 20 more transactions', async () => (writer.committed >= before + 20 ? true : undefined), SAFETY_NET_MS, 2);
-    const checkpointDir = join(checkpointsDir, `cp-${round}`);
-    const atStart = writer.committed;
-    const report = await state.checkpoint(checkpointDir);
-    const atEnd = writer.committed;
-    assert.ok(atEnd > atStart, 'the writer kept committing while the checkpoint was copied');
-    assert.ok(report.writerPauseMs >= 0 && report.writerPauseMs < report.durationMs, `pause ${report.writerPauseMs} ms of ${report.durationMs} ms`);
-
-    await assertOnePointInTime(checkpointDir, secret, report, atStart, atEnd);
   }
-});
+}
 
 /** The checkpoint opens, its counts are right, and it holds the writer's work up to one commit between `atStart` and `atEnd`, whole. */
 async function assertOnePointInTime(checkpointDir: string, secret: string, report: CheckpointReport<unknown>, atStart: number, atEnd: number): Promise<void> {
@@ -71,34 +83,31 @@ test('checkpoints stay whole while RocksDB flushes and compacts all the time und
   // checkpoints are captured — the race a capture must survive (or notice and take again).
   const state = await ControlPlaneState.open({ dataDir, rootSecret: Buffer.from(secret), create: true, tuning: { writeBufferSize: 64 * 1024 } });
   await seedState(state, { users: 5, components: 2000 });
-  const writer = startProvisioningWriter(state);
-  t.after(async () => {
-    await writer.stop();
-    await state.close();
-  });
   const tablesSeen = new Set<string>();
   let retakes = 0;
-  for (let round = 0; round < 12; round++) {
-    const before = writer.committed;
-    // ≈ 200 commits fill a 64 KiB memtable of the metadata store: about one flush per round, and compactions after them.
-    await waitFor('the writer to commit 200 more transactions', async () => (writer.committed >= before + 200 ? true : undefined), SAFETY_NET_MS, 2);
-    const checkpointDir = join(checkpointsDir, `cp-${round}`);
-    const atStart = writer.committed;
-    let described = 0;
-    const describe = (dir: string) => {
-      described += 1;
-      return describeCheckpoint(dir);
-    };
-    const report = await state.checkpoint(checkpointDir, { alongside: describe });
-    const atEnd = writer.committed;
-    for (const store of STORE_NAMES) for (const name of await readdir(join(checkpointDir, store))) if (name.endsWith('.sst')) tablesSeen.add(`${store}/${name}`);
-    retakes += report.attempts - 1;
-    // What the backup hashes while the records are counted is the checkpoint returned, even after a retake
-    // (a capture torn before its count — a table gone before its link — is not described at all).
-    assert.ok(described >= 1 && described <= report.attempts, `described ${described} time(s) in ${report.attempts} capture(s)`);
-    assert.deepEqual(report.alongside, await describeCheckpoint(checkpointDir));
-    await assertOnePointInTime(checkpointDir, secret, report, atStart, atEnd);
-  }
+  await whileWriting(state, async (writer) => {
+    for (let round = 0; round < 12; round++) {
+      const before = writer.committed;
+      // ≈ 200 commits fill a 64 KiB memtable of the metadata store: about one flush per round, and compactions after them.
+      await waitFor('the writer to commit 200 more transactions', async () => (writer.committed >= before + 200 ? true : undefined), SAFETY_NET_MS, 2);
+      const checkpointDir = join(checkpointsDir, `cp-${round}`);
+      const atStart = writer.committed;
+      let described = 0;
+      const describe = (dir: string) => {
+        described += 1;
+        return describeCheckpoint(dir);
+      };
+      const report = await state.checkpoint(checkpointDir, { alongside: describe });
+      const atEnd = writer.committed;
+      for (const store of STORE_NAMES) for (const name of await readdir(join(checkpointDir, store))) if (name.endsWith('.sst')) tablesSeen.add(`${store}/${name}`);
+      retakes += report.attempts - 1;
+      // What the backup hashes while the records are counted is the checkpoint returned, even after a retake
+      // (a capture torn before its count — a table gone before its link — is not described at all).
+      assert.ok(described >= 1 && described <= report.attempts, `described ${described} time(s) in ${report.attempts} capture(s)`);
+      assert.deepEqual(report.alongside, await describeCheckpoint(checkpointDir));
+      await assertOnePointInTime(checkpointDir, secret, report, atStart, atEnd);
+    }
+  });
   // Not quiet stores: the tables changed between the rounds.
   assert.ok(tablesSeen.size > 24, `the stores' tables changed under the checkpoints (${tablesSeen.size} seen)`);
   t.diagnostic(`${tablesSeen.size} tables seen over 12 checkpoints; ${retakes} capture(s) taken again`);
