@@ -53,8 +53,8 @@ type BackupJob = Job<BackupJobData, BackupOutcome>;
 /**
  * Dead Buffers allowed to pile up while the archive streams out before a full collection frees them
  * (BufferGarbage; V8 alone lets some 64 MiB pile up). Measured at 256 MiB of state (bench/README.md,
- * issue 15): with 16 MiB, 5–6 collections per backup and a worker peak of 152 MiB; with 24 MiB, 2
- * collections and 166 MiB; without, 157–162 MiB.
+ * issue 15, session 9, when every file read still made a new Buffer): with 16 MiB, 5–6 collections per
+ * backup and a worker peak of 152 MiB; with 24 MiB, 2 collections and 166 MiB; without, 157–162 MiB.
  */
 const BUFFER_GARBAGE_SLACK_BYTES = 16 * 1024 * 1024;
 /**

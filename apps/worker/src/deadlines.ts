@@ -2,8 +2,8 @@ import type { WorkerConfig } from './config.js';
 
 /**
  * The watchdog's budget per byte of state: 1 MiB/s on top of the floor. A
- * backup reads each byte of state from its checkpoint twice (count, archive), gzips it (≈ 30 MB/s
- * on one core) and uploads it; a drill through a download, an extraction and a
+ * backup reads each byte of state from its checkpoint three times (count, manifest hashes, archive),
+ * gzips it (≈ 30 MB/s on one core) and uploads it; a drill through a download, an extraction and a
  * store check. 1 MiB/s is far below any of them, so only a job that is stuck
  * (or a link slower than any backup can live with) reaches its deadline.
  */

@@ -50,7 +50,7 @@ export interface ParallelGzipOptions {
   parallelism?: number;
   /**
    * Told of each written chunk once all its bytes are copied into a member: from then on the stream holds
-   * no reference to it, and its memory may be filled again (see ReadBufferPool in archive-stream.ts).
+   * no reference to it, and its memory may be filled again (see ReadBufferPool in read-buffers.ts).
    */
   onAbsorbed?: (chunk: Buffer) => void;
 }

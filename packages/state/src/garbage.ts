@@ -3,9 +3,9 @@ import { runInNewContext } from 'node:vm';
 
 /**
  * Full garbage collections on demand, for work that turns through far more
- * native memory than JS objects: a backup streams about 1.7 bytes of
- * short-lived Buffers (file reads, gzip members) per byte of state, whose JS
- * wrappers are so small that V8 frees them only when the memory Buffers hold
+ * native memory than JS objects: a backup streams about a byte of
+ * short-lived Buffers (gzip members; its file reads reuse theirs) per byte of
+ * state, whose JS wrappers are so small that V8 frees them only when the memory Buffers hold
  * has grown by some 64 MiB since its last full collection — and, at the end of
  * a backup, maybe hours later. `BufferGarbage` collects whenever a smaller,
  * set amount has piled up; `collectGarbage` once, now.
