@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { collectStats, ControlPlaneState, isStateError, metadataWrites, RocksStore, STORE_NAMES, type CheckpointReport } from '@chango/state';
+import { collectStats, ControlPlaneState, isStateError, metadataWrites, RocksStore, STORE_NAMES, type CheckpointOptions, type CheckpointReport } from '@chango/state';
 import { describeCheckpoint } from '@chango/archive';
 import { seedState } from '@chango/seed';
 import { newRootSecret, tempDir, waitFor } from '../../testkit/fixtures.js';
@@ -21,13 +21,8 @@ test('checkpoints taken while a writer keeps changing iam, metadata and kms are 
   await whileWriting(state, async (writer) => {
     // Several checkpoints, each at a random moment of the writer's stream: a torn one would show in any of them.
     for (let round = 0; round < 5; round++) {
-      const before = writer.committed;
-      // The writer commits as fast as it can: no interval to derive from, so the safety net bounds a stalled one.
-      await waitFor('the writer to commit 20 more transactions', async () => (writer.committed >= before + 20 ? true : undefined), SAFETY_NET_MS, 2);
       const checkpointDir = join(checkpointsDir, `cp-${round}`);
-      const atStart = writer.committed;
-      const report = await state.checkpoint(checkpointDir);
-      const atEnd = writer.committed;
+      const { report, atStart, atEnd } = await checkpointAfterCommits(state, writer, 20, checkpointDir);
       assert.ok(atEnd > atStart, 'the writer kept committing while the checkpoint was copied');
       assert.ok(report.writerPauseMs >= 0 && report.writerPauseMs < report.durationMs, `pause ${report.writerPauseMs} ms of ${report.durationMs} ms`);
 
@@ -36,12 +31,14 @@ test('checkpoints taken while a writer keeps changing iam, metadata and kms are 
   });
 });
 
+type Writer = ReturnType<typeof startProvisioningWriter>;
+
 /**
  * Runs `body` while a writer keeps committing, then stops it and closes the state — in the test itself, not
  * in an `after` hook: hooks run in the order registered, so tempDir's removal of the stores would come
  * first, under a writer still flushing new files into them.
  */
-async function whileWriting(state: ControlPlaneState, body: (writer: ReturnType<typeof startProvisioningWriter>) => Promise<void>): Promise<void> {
+async function whileWriting(state: ControlPlaneState, body: (writer: Writer) => Promise<void>): Promise<void> {
   const writer = startProvisioningWriter(state);
   try {
     await body(writer);
@@ -49,6 +46,22 @@ async function whileWriting(state: ControlPlaneState, body: (writer: ReturnType<
     await writer.stop();
     await state.close();
   }
+}
+
+/** Waits for `commits` more commits of the writer, then checkpoints into `dir` while it goes on; `atStart`/`atEnd`: its count then. */
+async function checkpointAfterCommits<Alongside = undefined>(
+  state: ControlPlaneState,
+  writer: Writer,
+  commits: number,
+  dir: string,
+  options: CheckpointOptions<Alongside> = {},
+): Promise<{ report: CheckpointReport<Alongside>; atStart: number; atEnd: number }> {
+  const before = writer.committed;
+  // The writer commits as fast as it can: no interval to derive from, so the safety net bounds a stalled one.
+  await waitFor(`the writer to commit ${commits} more transactions`, async () => (writer.committed >= before + commits ? true : undefined), SAFETY_NET_MS, 2);
+  const atStart = writer.committed;
+  const report = await state.checkpoint(dir, options);
+  return { report, atStart, atEnd: writer.committed };
 }
 
 /** The checkpoint opens, its counts are right, and it holds the writer's work up to one commit between `atStart` and `atEnd`, whole. */
@@ -87,18 +100,14 @@ test('checkpoints stay whole while RocksDB flushes and compacts all the time und
   let retakes = 0;
   await whileWriting(state, async (writer) => {
     for (let round = 0; round < 12; round++) {
-      const before = writer.committed;
-      // ≈ 200 commits fill a 64 KiB memtable of the metadata store: about one flush per round, and compactions after them.
-      await waitFor('the writer to commit 200 more transactions', async () => (writer.committed >= before + 200 ? true : undefined), SAFETY_NET_MS, 2);
       const checkpointDir = join(checkpointsDir, `cp-${round}`);
-      const atStart = writer.committed;
       let described = 0;
       const describe = (dir: string) => {
         described += 1;
         return describeCheckpoint(dir);
       };
-      const report = await state.checkpoint(checkpointDir, { alongside: describe });
-      const atEnd = writer.committed;
+      // ≈ 200 commits fill a 64 KiB memtable of the metadata store: about one flush per round, and compactions after them.
+      const { report, atStart, atEnd } = await checkpointAfterCommits(state, writer, 200, checkpointDir, { alongside: describe });
       for (const store of STORE_NAMES) for (const name of await readdir(join(checkpointDir, store))) if (name.endsWith('.sst')) tablesSeen.add(`${store}/${name}`);
       retakes += report.attempts - 1;
       // What the backup hashes while the records are counted is the checkpoint returned, even after a retake
